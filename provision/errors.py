@@ -1,0 +1,144 @@
+"""The sdprov error tree.
+
+Library code raises these; only the CLI turns them into messages and exit codes. Every class
+builds a message a user can act on: what happened, to which model or file, and what to do next.
+Secrets never reach a message: URLs are redacted before they are stored here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class SdprovError(Exception):
+    """Base of every error sdprov reports to a user. Exit code 1 unless a subclass says so."""
+
+    exit_code: int = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        self.message = message
+        self.hint = hint
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        return f"{self.message}\n  hint: {self.hint}" if self.hint else self.message
+
+
+class UsageError(SdprovError):
+    """Bad command-line usage or a bad lockfile/argument: exit 2."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Location:
+    """1-based position in a source file."""
+
+    file: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class ManifestProblem:
+    """One problem found in a manifest; sortable by position."""
+
+    location: Location
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.location}: error: {self.message}"
+
+
+class ManifestError(SdprovError):
+    """Every problem of a manifest at once (exit 2)."""
+
+    exit_code = 2
+
+    def __init__(self, problems: list[ManifestProblem]) -> None:
+        self.problems = sorted(problems)
+        noun = "problem" if len(self.problems) == 1 else "problems"
+        lines = [str(p) for p in self.problems]
+        lines.append(f"{len(self.problems)} {noun} in the manifest; nothing was changed")
+        super().__init__("\n".join(lines))
+
+
+class LockfileError(SdprovError):
+    """The lockfile is missing, unreadable, of an unknown version, or stale."""
+
+    exit_code = 2
+
+
+class StaleLockError(LockfileError):
+    def __init__(self, manifest: str, lockfile: str, reason: str) -> None:
+        super().__init__(
+            f"{lockfile} does not match {manifest}: {reason}",
+            hint=f"run `sdprov lock {manifest}` and commit the new lockfile",
+        )
+
+
+class SourceError(SdprovError):
+    """A model source (Civitai, Hugging Face, URL) could not give us what the manifest asks for."""
+
+
+class NotFound(SourceError):
+    pass
+
+
+class AuthRequired(SourceError):
+    pass
+
+
+class AccessDenied(SourceError):
+    pass
+
+
+class RateLimited(SourceError):
+    pass
+
+
+class DownloadError(SdprovError):
+    """A download failed; nothing unverified was placed."""
+
+
+class ChecksumMismatch(DownloadError):
+    def __init__(self, what: str, expected: str, actual: str) -> None:
+        super().__init__(
+            f"{what}: sha256 mismatch (expected {expected}, got {actual}); the file was not placed",
+            hint="the source changed the file behind the locked version; check it and re-lock "
+            "with `sdprov lock --upgrade NAME` if the new bytes are wanted",
+        )
+
+
+class SizeMismatch(DownloadError):
+    def __init__(self, what: str, expected: int, actual: int) -> None:
+        super().__init__(
+            f"{what}: size mismatch (expected {expected} bytes, got {actual}); "
+            "the file was not placed",
+            hint="retry; a persistent mismatch means the source changed the file",
+        )
+
+
+class LeaseHeld(SdprovError):
+    """Another sdprov process is writing to the same models root."""
+
+
+class SyncFailed(SdprovError):
+    """Some models failed to sync; the others were placed. Carries one line per failure."""
+
+    def __init__(self, failures: list[str]) -> None:
+        self.failures = failures
+        super().__init__(
+            f"{len(failures)} model(s) failed to sync:\n" + "\n".join(f"  {f}" for f in failures)
+        )
+
+
+class InspectionError(SdprovError):
+    """A file's own bytes contradict what the lock says, or it is unsafe to place."""
+
+
+class InfraConfigError(SdprovError):
+    exit_code = 2
