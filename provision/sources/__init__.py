@@ -1,0 +1,74 @@
+"""Model sources: resolve a manifest entry to exact bytes (lock), and open those bytes (sync).
+
+Each source module exposes `resolve(spec, ctx) -> ResolvedFile` and `byte_source(entry, ctx)
+-> ByteSource`; `provision.sources.registry` picks the module by source type.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any, Final, Protocol
+
+import httpx
+
+from provision.http import RetryPolicy, make_client
+from provision.kinds import Family, Kind
+
+DEFAULT_CIVITAI_URL: Final = "https://civitai.com"
+DEFAULT_HF_ENDPOINT: Final = "https://huggingface.co"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResolvedFile:
+    """What a source says one manifest entry is, exactly."""
+
+    file_name: str
+    size: int
+    sha256: str
+    base: Family
+    base_model: str | None
+    source: dict[str, Any]
+    declared_kind: Kind | None = None  # the kind the source labels it with, when it says
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class ByteSource(Protocol):
+    """Opens the locked bytes of one model, from `offset` on."""
+
+    def describe(self) -> str:
+        """A redacted, human description (no tokens, no signed URLs)."""
+        ...
+
+    def open(self, client: httpx.Client, offset: int) -> AbstractContextManager[httpx.Response]:
+        """A streaming response: 206 from `offset`, or 200 from 0 when Range is ignored."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SourceContext:
+    """Settings every source needs; tokens live only here and in request headers."""
+
+    civitai_url: str = DEFAULT_CIVITAI_URL
+    hf_endpoint: str = DEFAULT_HF_ENDPOINT
+    civitai_token: str | None = field(default=None, repr=False)
+    hf_token: str | None = field(default=None, repr=False)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    @classmethod
+    def from_env(cls) -> SourceContext:
+        return cls(
+            civitai_url=os.environ.get("SDPROV_CIVITAI_URL", DEFAULT_CIVITAI_URL).rstrip("/"),
+            hf_endpoint=os.environ.get("HF_ENDPOINT", DEFAULT_HF_ENDPOINT).rstrip("/"),
+            civitai_token=os.environ.get("CIVITAI_TOKEN") or None,
+            hf_token=os.environ.get("HF_TOKEN") or None,
+            retry=RetryPolicy.from_env(),
+        )
+
+    def secrets(self) -> Iterator[str]:
+        yield from (s for s in (self.civitai_token, self.hf_token) if s)
+
+    def client(self) -> httpx.Client:
+        return make_client()

@@ -1,0 +1,340 @@
+"""Civitai: resolve a reference to one file of one version, and open its bytes.
+
+Shapes and status codes follow reference/civitai-hf.md §1. We lock the file id and always
+download with `?fileId=` (the API's own `downloadUrl` for non-primary files can 404), take the
+exact size from a one-byte Range probe (`sizeKB` is a rounded float), and send the token
+only to Civitai's own hosts: the 307 to R2/B2 goes without it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Final
+
+import httpx
+
+from provision.errors import (
+    AccessDenied,
+    AuthRequired,
+    NotFound,
+    RateLimited,
+    SdprovError,
+    SourceError,
+)
+from provision.http import check_transient, open_following, origin_of, redact, retrying
+from provision.kinds import AIR_ECOSYSTEMS, Family, Kind, family_of_civitai_base
+from provision.lockfile import LockEntry
+from provision.refs import CIVITAI_HOSTS, CivitaiRef
+from provision.sources import ResolvedFile, SourceContext
+
+# Civitai ModelType → the kind folder it belongs in (LyCORIS is `LoCon`).
+MODEL_TYPE_KINDS: Final[dict[str, Kind]] = {
+    "Checkpoint": Kind.CHECKPOINT,
+    "LORA": Kind.LORA,
+    "LoCon": Kind.LORA,
+    "DoRA": Kind.LORA,
+    "TextualInversion": Kind.EMBEDDING,
+    "VAE": Kind.VAE,
+    "Hypernetwork": Kind.HYPERNETWORK,
+}
+WEIGHT_FILE_TYPES: Final = frozenset({"Model", "Pruned Model", "VAE", "Negative"})
+AUTH_HINT: Final = "set CIVITAI_TOKEN to an API key from civitai.com → Account settings → API Keys"
+_SELECTOR_WEIGHTS: Final = (("format", 100.0), ("size", 10.0), ("fp", 1.0))
+
+
+def _token_hosts(ctx: SourceContext) -> frozenset[str]:
+    # The token belongs to the configured API host and to Civitai's own front ends
+    # (civitai.green redirects downloads to civitai.com: dropping it there breaks auth).
+    return frozenset({origin_of(ctx.civitai_url), *(f"{h}:443" for h in CIVITAI_HOSTS)})
+
+
+def _body(response: httpx.Response) -> dict[str, Any]:
+    try:
+        response.read()
+        data = json.loads(response.text)
+    except (ValueError, httpx.StreamError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def error_for(response: httpx.Response, what: str) -> SdprovError:
+    """Map a final Civitai error status to an error that says what to do."""
+    body = _body(response)
+    message = str(body.get("message") or body.get("error") or "").strip()
+    status = response.status_code
+    if status == 401:
+        if "disabled downloads" in message:
+            return AccessDenied(f"{what}: {message}", hint="pick another model or version")
+        return AuthRequired(
+            f"{what}: this model requires login ({message or 'HTTP 401'})", hint=AUTH_HINT
+        )
+    if status == 403:
+        if body.get("error") == "Early Access":
+            deadline = body.get("deadline") or "unknown"
+            return AccessDenied(
+                f"{what}: this version is in Early Access until {deadline}",
+                hint="buy access on civitai.com with the account of CIVITAI_TOKEN, "
+                "or pin an earlier version",
+            )
+        return AccessDenied(
+            f"{what}: access denied ({message or 'HTTP 403'})",
+            hint=f"check that your account may download it; {AUTH_HINT}",
+        )
+    if status == 410:
+        return NotFound(
+            f"{what}: the model is archived on Civitai and can no longer be downloaded",
+            hint="remove it from the manifest or point to another source with `url:` + `sha256:`",
+        )
+    if status == 404:
+        return NotFound(
+            f"{what}: not found on Civitai ({message or 'HTTP 404'})",
+            hint="check the id/version; models on civitai.red may need "
+            "SDPROV_CIVITAI_URL=https://civitai.red",
+        )
+    if status == 429:
+        return RateLimited(
+            f"{what}: Civitai is rate-limiting us ({message or 'HTTP 429'})",
+            hint="wait and retry; lower --jobs",
+        )
+    return SourceError(f"{what}: unexpected HTTP {status} from {redact(str(response.url))}")
+
+
+class CivitaiApi:
+    def __init__(self, client: httpx.Client, ctx: SourceContext) -> None:
+        self.client = client
+        self.ctx = ctx
+
+    def get_json(self, path: str, what: str) -> dict[str, Any]:
+        url = f"{self.ctx.civitai_url}{path}"
+
+        def attempt() -> dict[str, Any]:
+            with open_following(
+                self.client, url, token=self.ctx.civitai_token, token_hosts=_token_hosts(self.ctx)
+            ) as response:
+                check_transient(response)
+                if response.status_code != 200:
+                    raise error_for(response, what)
+                response.read()
+                data = response.json()
+                if not isinstance(data, dict):
+                    raise SourceError(f"{what}: Civitai answered something that is not an object")
+                return data
+
+        try:
+            return retrying(attempt, policy=self.ctx.retry, what=what)
+        except httpx.TransportError as exc:
+            raise SourceError(f"{what}: cannot reach Civitai ({type(exc).__name__})") from exc
+
+
+def resolve(
+    ref: CivitaiRef,
+    *,
+    kind: Kind,
+    what: str,
+    client: httpx.Client,
+    ctx: SourceContext,
+    file_id: int | None,
+    selector: dict[str, str | None] | None,
+) -> ResolvedFile:
+    api = CivitaiApi(client, ctx)
+    version_id = ref.version_id
+    if version_id is None:
+        assert ref.model_id is not None
+        model = api.get_json(f"/api/v1/models/{ref.model_id}", what)
+        versions = model.get("modelVersions") or []
+        if not versions:
+            raise NotFound(f"{what}: Civitai model {ref.model_id} has no published version")
+        version_id = int(versions[0]["id"])  # modelVersions[0] is the newest
+    version = api.get_json(f"/api/v1/model-versions/{version_id}", what)
+    model_id = int(version.get("modelId") or ref.model_id or 0)
+    if ref.model_id is not None and model_id and model_id != ref.model_id:
+        raise NotFound(
+            f"{what}: version {version_id} belongs to model {model_id}, not {ref.model_id}"
+        )
+    model_info = version.get("model") or {}
+    model_type = str(model_info.get("type") or "")
+    chosen = _choose_file(version, file_id or ref.file_id, selector, what)
+    sha = str((chosen.get("hashes") or {}).get("SHA256") or "").lower()
+    if not sha:
+        raise SourceError(
+            f"{what}: Civitai has not hashed file {chosen.get('id')} yet (scan pending)",
+            hint="retry later, or give the expected `sha256:` in the manifest",
+        )
+    size = probe_size(client, ctx, version_id, int(chosen["id"]), what)
+    base_model = version.get("baseModel")
+    family = family_of_civitai_base(base_model)
+    if family is Family.OTHER and ref.air_ecosystem in AIR_ECOSYSTEMS:
+        family = AIR_ECOSYSTEMS[ref.air_ecosystem]
+    hashes = chosen.get("hashes") or {}
+    source: dict[str, Any] = {
+        "type": "civitai",
+        "model_id": model_id,
+        "version_id": version_id,
+        "file_id": int(chosen["id"]),
+        "air": version.get("air")
+        or f"urn:air:{ref.air_ecosystem or 'other'}:{model_type.lower()}:civitai:"
+        f"{model_id}@{version_id}",
+        "base_model": base_model,
+        "model_type": model_type,
+        "model_name": model_info.get("name"),
+        "version_name": version.get("name"),
+        "file_name": chosen.get("name"),
+    }
+    extra: dict[str, Any] = {}
+    if hashes.get("AutoV2"):
+        extra["autov2"] = str(hashes["AutoV2"]).lower()
+    if version.get("trainedWords"):
+        extra["trained_words"] = list(version["trainedWords"])
+    scans = {
+        "pickle": chosen.get("pickleScanResult"),
+        "pickle_message": chosen.get("pickleScanMessage"),
+        "virus": chosen.get("virusScanResult"),
+    }
+    extra["civitai_scan"] = {k: v for k, v in scans.items() if v is not None}
+    return ResolvedFile(
+        file_name=str(chosen["name"]),
+        size=size,
+        sha256=sha,
+        base=family,
+        base_model=base_model,
+        source=source,
+        declared_kind=MODEL_TYPE_KINDS.get(model_type),
+        extra=extra,
+    )
+
+
+def _choose_file(
+    version: dict[str, Any],
+    file_id: int | None,
+    selector: dict[str, str | None] | None,
+    what: str,
+) -> dict[str, Any]:
+    files: list[dict[str, Any]] = list(version.get("files") or [])
+    if not files:
+        raise NotFound(
+            f"{what}: version {version.get('id')} has no downloadable files "
+            "(archived or taken down)"
+        )
+    if file_id is not None:
+        for candidate in files:
+            if int(candidate["id"]) == file_id:
+                return candidate
+        ids = ", ".join(f"{f['id']} ({f.get('name')})" for f in files)
+        raise NotFound(f"{what}: version {version.get('id')} has no file {file_id}; files: {ids}")
+    weights = [f for f in files if f.get("type") in WEIGHT_FILE_TYPES] or files
+    if not selector:
+        primary = [f for f in weights if f.get("primary")]
+        return primary[0] if primary else weights[0]
+
+    def score(candidate: dict[str, Any]) -> float:
+        meta = candidate.get("metadata") or {}
+        total = 0.0
+        for key, weight in _SELECTOR_WEIGHTS:
+            wanted = selector.get(key)
+            if wanted is not None:
+                total += weight if meta.get(key) == wanted else -weight
+        return total
+
+    best = max(weights, key=score)
+    meta = best.get("metadata") or {}
+    mismatched = [k for k, _ in _SELECTOR_WEIGHTS if selector.get(k) and meta.get(k) != selector[k]]
+    if mismatched:
+        offered = "; ".join(f"{f['id']}: {f.get('metadata')}" for f in weights)
+        raise NotFound(
+            f"{what}: no file matches the selector {selector} ({', '.join(mismatched)} differ); "
+            f"files: {offered}",
+            hint="adjust `file:` or pin `file_id:`",
+        )
+    return best
+
+
+def download_url(ctx: SourceContext, version_id: int, file_id: int) -> str:
+    return f"{ctx.civitai_url}/api/download/models/{version_id}?fileId={file_id}"
+
+
+def probe_size(
+    client: httpx.Client, ctx: SourceContext, version_id: int, file_id: int, what: str
+) -> int:
+    """The exact byte size, from `Content-Range` of a one-byte request through the 307."""
+    source = CivitaiBytes(ctx=ctx, version_id=version_id, file_id=file_id, what=what)
+
+    def attempt() -> int:
+        with source.open(client, 0, probe=True) as response:
+            if response.status_code == 206:
+                total = response.headers.get("content-range", "").rpartition("/")[2]
+                if total.isdigit():
+                    return int(total)
+            length = response.headers.get("content-length", "")
+            if response.status_code == 200 and length.isdigit():
+                return int(length)
+            raise SourceError(f"{what}: the download server did not say how large the file is")
+
+    try:
+        return retrying(attempt, policy=ctx.retry, what=what)
+    except httpx.TransportError as exc:
+        raise SourceError(f"{what}: cannot reach Civitai ({type(exc).__name__})") from exc
+
+
+@dataclass(slots=True, kw_only=True)
+class CivitaiBytes:
+    """The locked file of a version, fetched via `/api/download/models/{v}?fileId={f}`."""
+
+    ctx: SourceContext
+    version_id: int
+    file_id: int
+    what: str
+    signed_url: str | None = None  # reused across resumes until storage refuses it
+
+    @classmethod
+    def for_entry(cls, entry: LockEntry, ctx: SourceContext) -> CivitaiBytes:
+        return cls(
+            ctx=ctx,
+            version_id=int(entry.source["version_id"]),
+            file_id=int(entry.source["file_id"]),
+            what=entry.path,
+        )
+
+    def describe(self) -> str:
+        return f"civitai version {self.version_id} file {self.file_id}"
+
+    @contextmanager
+    def open(
+        self, client: httpx.Client, offset: int, *, probe: bool = False
+    ) -> Iterator[httpx.Response]:
+        headers = {"Accept-Encoding": "identity"}
+        if probe:
+            headers["Range"] = "bytes=0-0"
+        elif offset:
+            headers["Range"] = f"bytes={offset}-"
+        if self.signed_url is not None:
+            with open_following(client, self.signed_url, headers=headers) as response:
+                if response.status_code in (200, 206):
+                    yield response
+                    return
+                check_transient(response)
+            # Expired or revoked signed URL (R2/B2 answer 403/400): ask the API for a new one.
+            self.signed_url = None
+        url = download_url(self.ctx, self.version_id, self.file_id)
+        token_hosts = _token_hosts(self.ctx)
+        with open_following(
+            client, url, headers=headers, token=self.ctx.civitai_token, token_hosts=token_hosts
+        ) as response:
+            check_transient(response)
+            if response.status_code not in (200, 206):
+                if host_is_api(str(response.url), token_hosts):
+                    raise error_for(response, self.what)
+                raise SourceError(
+                    f"{self.what}: the storage host refused the download "
+                    f"(HTTP {response.status_code} from {redact(str(response.url))})",
+                    hint="retry; if it persists, Civitai's storage is failing for this file",
+                )
+            if not host_is_api(str(response.url), token_hosts):
+                self.signed_url = str(response.url)
+            yield response
+
+
+def host_is_api(url: str, token_hosts: frozenset[str]) -> bool:
+    return origin_of(url) in token_hosts
