@@ -24,15 +24,17 @@ def _lora() -> FakeModel:
         FakeFile(id=67069, name="add_detail.safetensors", content=BIG, primary=True),
         FakeFile(id=67070, name="add_detail.pt", content=SMALL, format="PickleTensor", fp=None),
     ]
-    version = FakeVersion(id=62833, name="v1.0", base_model="SD 1.5", files=files,
-                          trained_words=["detailed"])  # fmt: skip
+    version = FakeVersion(
+        id=62833, name="v1.0", base_model="SD 1.5", files=files, trained_words=["detailed"]
+    )
     return FakeModel(id=58390, name="Detail Tweaker LoRA", type="LORA", versions=[version])
 
 
 def _gated_versions() -> list[FakeModel]:
     def one(model_id: int, version: FakeVersion, mode: str | None = None) -> FakeModel:
-        return FakeModel(id=model_id, name=f"m{model_id}", type="Checkpoint", versions=[version],
-                         mode=mode)  # fmt: skip
+        return FakeModel(
+            id=model_id, name=f"m{model_id}", type="Checkpoint", versions=[version], mode=mode
+        )
 
     def files(file_id: int) -> list[FakeFile]:
         return [FakeFile(id=file_id, name=f"f{file_id}.safetensors", content=SMALL)]
@@ -44,11 +46,11 @@ def _gated_versions() -> list[FakeModel]:
             FakeVersion(
                 id=21, name="v", base_model="Pony", files=files(211), usage_control="Generation"
             ),
-        ),  # fmt: skip
+        ),
         one(
             3,
             FakeVersion(id=31, name="v", base_model="SD 1.5", files=files(311), require_auth=True),
-        ),  # fmt: skip
+        ),
         one(
             4,
             FakeVersion(
@@ -58,7 +60,7 @@ def _gated_versions() -> list[FakeModel]:
                 files=files(411),
                 early_access_deadline="2099-01-01T00:00:00.000Z",
             ),
-        ),  # fmt: skip
+        ),
     ]
 
 
@@ -108,8 +110,12 @@ def test_version_endpoint_shape(civitai: CivitaiServer, client: httpx.Client) ->
     assert body["modelId"] == 58390
     assert body["air"] == "urn:air:sd1:lora:civitai:58390@62833"
     assert body["trainedWords"] == ["detailed"]
-    assert body["model"] == {"name": "Detail Tweaker LoRA", "type": "LORA", "nsfw": False,
-                             "poi": False}  # fmt: skip
+    assert body["model"] == {
+        "name": "Detail Tweaker LoRA",
+        "type": "LORA",
+        "nsfw": False,
+        "poi": False,
+    }
     big, small = body["files"]
     sha = hashlib.sha256(BIG).hexdigest()
     autov1 = hashlib.sha256(BIG[0x100000:0x110000]).hexdigest()[:8].upper()
@@ -176,7 +182,7 @@ def test_download_redirects_to_signed_storage(civitai: CivitaiServer, client: ht
 
 def test_file_selection(civitai: CivitaiServer, client: httpx.Client) -> None:
     def name(**q: str) -> str:
-        return urlsplit(_signed(client, civitai, **q)).path.rsplit("/", 1)[1]
+        return urlsplit(_signed(client, civitai, 62833, **q)).path.rsplit("/", 1)[1]
 
     assert name() == "add_detail.safetensors"
     assert name(fileId="67070") == "add_detail.pt"
@@ -196,8 +202,10 @@ def test_download_refusals(civitai: CivitaiServer, client: httpx.Client) -> None
     assert (get(5).status_code, get(5).json()) == (404, {"error": "File not found"})
     assert get(62833, fileId="1").status_code == 404
     archived = get(11)
-    assert (archived.status_code, archived.json()["error"]) == (410, "Model archived, not "
-                                                                "available for download")  # fmt: skip
+    assert (archived.status_code, archived.json()["error"]) == (
+        410,
+        "Model archived, not available for download",
+    )
     disabled = get(21)
     assert disabled.status_code == 401
     assert "disabled downloads" in disabled.json()["message"]
@@ -288,8 +296,12 @@ def test_path_content_streams_from_disk(tmp_path: Path, client: httpx.Client) ->
     blob = tmp_path / "model.safetensors"
     blob.write_bytes(BIG)
     file = FakeFile(id=9, name="model.safetensors", content=blob, primary=True)
-    model = FakeModel(id=8, name="m", type="Checkpoint",
-                      versions=[FakeVersion(id=7, name="v", base_model="SDXL 1.0", files=[file])])  # fmt: skip
+    model = FakeModel(
+        id=8,
+        name="m",
+        type="Checkpoint",
+        versions=[FakeVersion(id=7, name="v", base_model="SDXL 1.0", files=[file])],
+    )
     with CivitaiServer() as civitai:
         civitai.add(model)
         location = _signed(client, civitai, version=7)
