@@ -100,6 +100,18 @@ class RateLimited(SourceError):
     pass
 
 
+class ResolveFailed(SourceError):
+    """Some manifest entries could not be resolved; the lockfile was left as it was."""
+
+    def __init__(self, failures: list[str]) -> None:
+        self.failures = failures
+        noun = "entry" if len(failures) == 1 else "entries"
+        super().__init__(
+            f"{len(failures)} manifest {noun} could not be resolved; the lockfile was not "
+            "changed:\n" + "\n".join(f"  {f}" for f in failures)
+        )
+
+
 class DownloadError(SdprovError):
     """A download failed; nothing unverified was placed."""
 

@@ -1,0 +1,238 @@
+"""Verified, resumable, atomic download of one locked file.
+
+Bytes stream into `<root>/.sdprov/partial/<sha256>` (same filesystem as the target), are
+hashed in the same pass, and reach the kind folder only through `os.replace` after size and
+sha256 match. A crash at any point leaves at most a partial file under `.sdprov/`, which the
+next run resumes with `Range`. The receive loop and the hash+write run on two threads
+(hashlib and file writes release the GIL), so hashing costs no extra wall time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Final, Protocol
+
+import httpx
+
+from provision.errors import ChecksumMismatch, DownloadError, SizeMismatch, SourceError
+from provision.http import RETRYABLE_EXCEPTIONS, RetryPolicy, describe_transient, redact
+from provision.sources import ByteSource
+
+log = logging.getLogger(__name__)
+
+CHUNK: Final = 1 << 20
+QUEUE_CHUNKS: Final = 8  # bounds memory at ~8 MiB per download, whatever the file size
+ERROR_PAGE_TYPES: Final = ("text/html", "application/json", "text/plain", "application/xml")
+
+
+class ProgressSink(Protocol):
+    def advance(self, key: str, nbytes: int) -> None: ...
+    def reset(self, key: str, completed: int) -> None: ...
+    def note(self, key: str, message: str) -> None: ...
+
+
+class NullProgress:
+    def advance(self, key: str, nbytes: int) -> None:
+        pass
+
+    def reset(self, key: str, completed: int) -> None:
+        pass
+
+    def note(self, key: str, message: str) -> None:
+        log.info("%s: %s", key, message)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DownloadJob:
+    key: str  # the lock path, for messages and progress
+    dest: Path
+    partial: Path
+    size: int
+    sha256: str
+    source: ByteSource
+    before_place: Callable[[Path], None] | None = None  # inspection: raise to refuse the file
+
+
+class _RestartFromZero(Exception):
+    """The server ignored Range (or the partial is unusable): start the file over."""
+
+
+def fetch(
+    job: DownloadJob,
+    *,
+    client: httpx.Client,
+    retry: RetryPolicy,
+    progress: ProgressSink | None = None,
+) -> None:
+    """Download, verify and place `job.dest`. Raises a DownloadError/SourceError on failure."""
+    sink = progress or NullProgress()
+    job.partial.parent.mkdir(parents=True, exist_ok=True)
+    digest, have = _resume_state(job)
+    sink.reset(job.key, have)
+    failures = 0
+    job.partial.touch(exist_ok=True)
+    while have < job.size:
+        before = have
+        try:
+            # On a transport error the writer has flushed every chunk it was given into both
+            # the file and the digest, so the running digest stays valid for the resume.
+            have = _receive(job, client, digest, have, sink)
+        except _RestartFromZero:
+            sink.note(job.key, "server ignored the Range request; restarting from 0")
+            digest, have = hashlib.sha256(), 0
+            sink.reset(job.key, 0)
+            continue
+        except RETRYABLE_EXCEPTIONS as exc:
+            have = _partial_size(job.partial)
+            # The budget resets whenever bytes arrived: a long download on a flaky CDN
+            # may stall many times, yet still make progress.
+            failures = 0 if have > before else failures + 1
+            if failures >= retry.attempts:
+                raise DownloadError(
+                    f"{job.key}: download kept failing ({describe_transient(exc)}); "
+                    f"{have} of {job.size} bytes kept for the next run",
+                    hint="run `sdprov sync` again to resume",
+                ) from exc
+            delay = retry.delay(failures, getattr(exc, "retry_after", None))
+            sink.note(job.key, f"{describe_transient(exc)}; resuming at {have} in {delay:.1f}s")
+            time.sleep(delay)
+    _verify_and_place(job, digest, have)
+
+
+def _resume_state(job: DownloadJob) -> tuple[hashlib._Hash, int]:
+    have = _partial_size(job.partial)
+    if have > job.size:
+        job.partial.unlink()
+        have = 0
+    digest = hashlib.sha256()
+    if have:
+        # hashlib state cannot be saved across processes: re-read what we already have.
+        with job.partial.open("rb") as fh:
+            while block := fh.read(CHUNK):
+                digest.update(block)
+    return digest, have
+
+
+def _partial_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _receive(
+    job: DownloadJob,
+    client: httpx.Client,
+    digest: hashlib._Hash,
+    have: int,
+    sink: ProgressSink,
+) -> int:
+    with job.source.open(client, have) as response:
+        _check_response(job, response, have)
+        with job.partial.open("ab" if have else "wb") as out:
+            writer = _Writer(out, digest)
+            try:
+                # iter_raw skips a decode step; we asked for identity, but obey the server.
+                encoded = response.headers.get("content-encoding", "identity") != "identity"
+                chunks = response.iter_bytes(CHUNK) if encoded else response.iter_raw(CHUNK)
+                for chunk in chunks:
+                    writer.put(chunk)
+                    have += len(chunk)
+                    sink.advance(job.key, len(chunk))
+                    if have > job.size:
+                        raise SizeMismatch(job.key, job.size, have)
+            finally:
+                writer.close()
+    if have < job.size:
+        # The server closed early without a transport error (truncated body): resume.
+        raise httpx.RemoteProtocolError(f"connection closed after {have} of {job.size} bytes")
+    return have
+
+
+def _check_response(job: DownloadJob, response: httpx.Response, have: int) -> None:
+    content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type in ERROR_PAGE_TYPES:
+        raise SourceError(
+            f"{job.key}: {job.source.describe()} answered {content_type} instead of the model "
+            f"(an error or login page posing as a file); nothing was written",
+            hint="if this model needs login, set CIVITAI_TOKEN / HF_TOKEN",
+        )
+    if response.status_code == 200 and have:
+        raise _RestartFromZero
+    if response.status_code == 206:
+        content_range = response.headers.get("content-range", "")
+        start, _, total = content_range.removeprefix("bytes ").partition("/")
+        first = start.partition("-")[0]
+        if first != str(have) or (total.isdigit() and int(total) != job.size):
+            raise SizeMismatch(job.key, job.size, int(total) if total.isdigit() else -1)
+
+
+class _Writer:
+    """Hashes and writes chunks on a second thread while the first one receives."""
+
+    def __init__(self, out: BinaryIO, digest: hashlib._Hash) -> None:
+        self._out = out
+        self._digest = digest
+        self._queue: queue.Queue[bytes | None] = queue.Queue(QUEUE_CHUNKS)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="sdprov-hash-write", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        write = self._out.write
+        while (chunk := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._digest.update(chunk)
+                    write(chunk)
+                except BaseException as exc:  # surfaced on the receiving thread
+                    self._error = exc
+
+    def put(self, chunk: bytes) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(chunk)
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        self._out.flush()
+        if self._error is not None:
+            raise self._error
+
+
+def _verify_and_place(job: DownloadJob, digest: hashlib._Hash, have: int) -> None:
+    if have != job.size:
+        raise SizeMismatch(job.key, job.size, have)
+    actual = digest.hexdigest()
+    if actual != job.sha256:
+        # These bytes can never become the right file: drop them so the next run starts clean.
+        job.partial.unlink(missing_ok=True)
+        raise ChecksumMismatch(f"{job.key} (from {job.source.describe()})", job.sha256, actual)
+    with job.partial.open("rb+") as fh:
+        os.fsync(fh.fileno())
+    if job.before_place is not None:
+        job.before_place(job.partial)  # may raise: the file then stays out of the kind folder
+    job.dest.parent.mkdir(parents=True, exist_ok=True)
+    job.partial.replace(job.dest)
+    _fsync_dir(job.dest.parent)
+    log.debug("placed %s from %s", job.dest, redact(job.source.describe()))
+
+
+def _fsync_dir(path: Path) -> None:
+    # Makes the rename durable on local disks; NFS commits on close, where this is a no-op.
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

@@ -1,0 +1,249 @@
+"""`sdprov lock`: resolve a manifest into a lockfile, touching only what changed.
+
+An entry whose manifest text is unchanged keeps its locked resolution (no network); pinned
+entries never move; `--upgrade` re-resolves unpinned ones. Every problem (bad extension,
+pickle without `allow_pickle`, kind mismatch, colliding file names) is reported at once with
+the entry's position; nothing is written unless every entry resolved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+
+from provision.errors import (
+    ManifestError,
+    ManifestProblem,
+    ResolveFailed,
+    SdprovError,
+    UsageError,
+)
+from provision.kinds import NAMED_BY_BASENAME, PICKLE_EXTENSIONS, Family, file_format
+from provision.lockfile import LockEntry, Lockfile
+from provision.manifest import Manifest, ModelSpec
+from provision.refs import CivitaiRef, HfRef, UrlRef
+from provision.sources import ResolvedFile, SourceContext, civitai, huggingface, url
+
+# Lock-time compatibility check hook (see provision.inspection): returns problems as text.
+CompatCheck = Callable[[Manifest, list[LockEntry]], list[tuple[ModelSpec, str]]]
+
+
+@dataclass(slots=True, kw_only=True)
+class LockOutcome:
+    lockfile: Lockfile
+    resolved: list[str] = field(default_factory=list)
+    reused: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def is_fresh(manifest: Manifest, lock: Lockfile | None) -> bool:
+    return lock is not None and lock.manifest_sha256 == manifest.sha256
+
+
+def lock_manifest(
+    manifest: Manifest,
+    previous: Lockfile | None,
+    ctx: SourceContext,
+    *,
+    upgrade: Collection[str] | None = None,
+    jobs: int = 4,
+    compat_check: CompatCheck | None = None,
+) -> LockOutcome:
+    """`upgrade=None`: no upgrade; empty: every unpinned entry; names: those entries."""
+    old = {e.entry_digest: e for e in previous.models} if previous else {}
+    if upgrade:
+        _check_upgrade_names(manifest, old, upgrade)
+    todo: list[int] = []
+    kept: dict[int, LockEntry] = {}
+    for i, spec in enumerate(manifest.specs):
+        entry = old.get(spec.digest)
+        if entry is not None and not _wants_upgrade(spec, entry, upgrade):
+            kept[i] = entry
+        else:
+            todo.append(i)
+    outcome_resolved: dict[int, ResolvedFile] = {}
+    failures: list[str] = []
+    if todo:
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            futures = {i: pool.submit(_resolve, manifest.specs[i], ctx) for i in todo}
+        for i, future in futures.items():
+            try:
+                outcome_resolved[i] = future.result()
+            except SdprovError as exc:
+                failures.append(f"{manifest.specs[i].label}: {exc.render()}")
+    if failures:
+        raise ResolveFailed(failures)
+    problems: list[ManifestProblem] = []
+    entries: list[LockEntry] = []
+    for i, spec in enumerate(manifest.specs):
+        if i in kept:
+            entries.append(kept[i])
+            continue
+        entry = _to_entry(spec, outcome_resolved[i], problems)
+        if entry is not None:
+            entries.append(entry)
+    problems.extend(_path_collisions(manifest, entries))
+    warnings: list[str] = []
+    if not problems and compat_check is not None and manifest.base_check != "off":
+        for spec, message in compat_check(manifest, entries):
+            if manifest.base_check == "warn":
+                warnings.append(f"{spec.location}: {message}")
+            else:
+                problems.append(ManifestProblem(spec.location, message))
+    if problems:
+        raise ManifestError(problems)
+    lockfile = Lockfile(manifest_sha256=manifest.sha256, models=tuple(entries))
+    return LockOutcome(
+        lockfile=lockfile,
+        resolved=[entries[i].path for i in sorted(outcome_resolved)],
+        reused=[kept[i].path for i in sorted(kept)],
+        warnings=warnings,
+    )
+
+
+def _wants_upgrade(spec: ModelSpec, entry: LockEntry, upgrade: Collection[str] | None) -> bool:
+    if upgrade is None or spec.pinned:
+        return False
+    return not upgrade or entry.name in upgrade or (spec.name is not None and spec.name in upgrade)
+
+
+def _check_upgrade_names(
+    manifest: Manifest, old: dict[str, LockEntry], upgrade: Collection[str]
+) -> None:
+    known = {e.name for e in old.values()} | {s.name for s in manifest.specs if s.name}
+    unknown = sorted(set(upgrade) - known)
+    if unknown:
+        raise UsageError(
+            f"--upgrade: no locked model named {', '.join(unknown)}",
+            hint=f"names in the lock: {', '.join(sorted(known)) or '(none)'}",
+        )
+    pinned = sorted(
+        s.name or old[s.digest].name
+        for s in manifest.specs
+        if s.pinned and s.digest in old and (s.name or old[s.digest].name) in upgrade
+    )
+    if pinned:
+        raise UsageError(
+            f"--upgrade: {', '.join(pinned)} pinned to a version in the manifest; "
+            "edit the manifest to move it"
+        )
+
+
+def _resolve(spec: ModelSpec, ctx: SourceContext) -> ResolvedFile:
+    what = spec.label
+    with ctx.client() as client:
+        source = spec.source
+        if isinstance(source, CivitaiRef):
+            selector = (
+                {"format": spec.file.format, "size": spec.file.size, "fp": spec.file.fp}
+                if spec.file
+                else None
+            )
+            resolved = civitai.resolve(
+                source,
+                kind=spec.kind,
+                what=what,
+                client=client,
+                ctx=ctx,
+                file_id=spec.file_id,
+                selector=selector,
+            )
+        elif isinstance(source, HfRef):
+            resolved = huggingface.resolve(
+                source, what=what, client=client, ctx=ctx, base=spec.base
+            )
+        else:
+            assert isinstance(source, UrlRef) and spec.sha256 is not None
+            resolved = url.resolve(
+                source, what=what, client=client, ctx=ctx, sha256=spec.sha256, base=spec.base
+            )
+    return resolved
+
+
+def _to_entry(
+    spec: ModelSpec, resolved: ResolvedFile, problems: list[ManifestProblem]
+) -> LockEntry | None:
+    def problem(message: str) -> None:
+        problems.append(ManifestProblem(spec.location, f"{spec.label}: {message}"))
+
+    source_name = PurePosixPath(resolved.file_name)
+    ext = source_name.suffix.lower()
+    count = len(problems)
+    if ext not in spec.kind.extensions:
+        allowed = ", ".join(sorted(spec.kind.extensions))
+        problem(
+            f"the source file {resolved.file_name!r} has extension {ext or '(none)'!r}, which "
+            f"WebUI does not load from {spec.kind.folder}/ (allowed: {allowed})"
+        )
+    if ext in PICKLE_EXTENSIONS and not spec.allow_pickle:
+        problem(
+            f"{resolved.file_name!r} is a pickle file, which can run code when loaded; "
+            "prefer a .safetensors file, or set `allow_pickle: true` (it will be scanned)"
+        )
+    if resolved.declared_kind is not None and resolved.declared_kind is not spec.kind:
+        problem(
+            f"the source says this is a {resolved.declared_kind.value} "
+            f"({resolved.source.get('model_type')}), but it is listed under "
+            f"`{spec.kind.section}`; move it to `{resolved.declared_kind.section}`"
+        )
+    if spec.sha256 is not None and spec.sha256 != resolved.sha256:
+        problem(
+            f"the manifest says sha256 {spec.sha256} but the source has {resolved.sha256}; "
+            "the source changed or the manifest is wrong"
+        )
+    if len(problems) > count:
+        return None
+    stem = spec.name.removesuffix(ext) if spec.name else source_name.stem
+    path = spec.folder() / f"{stem}{ext}"
+    base = spec.base or resolved.base
+    return LockEntry(
+        name=stem,
+        kind=spec.kind,
+        path=path.as_posix(),
+        size=resolved.size,
+        sha256=resolved.sha256,
+        base=base,
+        format=file_format(resolved.file_name),
+        source=resolved.source,
+        entry_digest=spec.digest,
+        allow_pickle=spec.allow_pickle,
+        base_model=resolved.base_model,
+        extra=resolved.extra | ({"base_declared": True} if spec.base else {}),
+    )
+
+
+def _path_collisions(manifest: Manifest, entries: list[LockEntry]) -> list[ManifestProblem]:
+    by_digest = {s.digest: s for s in manifest.specs}
+    problems: list[ManifestProblem] = []
+    seen_paths: dict[str, LockEntry] = {}
+    seen_names: dict[tuple[str, str], LockEntry] = {}
+    for entry in entries:
+        spec = by_digest[entry.entry_digest]
+        first = seen_paths.get(entry.path.lower())
+        if first is None and entry.kind in NAMED_BY_BASENAME:
+            first = seen_names.get((entry.kind.value, PurePosixPath(entry.path).name.lower()))
+        if first is not None:
+            other = by_digest[first.entry_digest]
+            problems.append(
+                ManifestProblem(
+                    spec.location,
+                    f"{spec.label}: resolves to {entry.path}, which collides with "
+                    f"{other.label} ({first.path})"
+                    + (
+                        f"; WebUI names {entry.kind.value}s by file name alone"
+                        if entry.kind in NAMED_BY_BASENAME
+                        else ""
+                    )
+                    + "; give one of them another `name:`",
+                )
+            )
+            continue
+        seen_paths[entry.path.lower()] = entry
+        seen_names[(entry.kind.value, PurePosixPath(entry.path).name.lower())] = entry
+    return problems
+
+
+def family_label(family: Family, base_model: str | None) -> str:
+    return f"{family.value} ({base_model})" if base_model else family.value

@@ -1,0 +1,183 @@
+"""Hugging Face: resolve `owner/repo/path[@rev]` to a commit, size and sha256; open its bytes.
+
+A HEAD on `/{repo}/resolve/{rev}/{path}` (not following the redirect to the CDN) gives the
+commit (`X-Repo-Commit`) and, for LFS files, the sha256 (`X-Linked-Etag`) and size
+(`X-Linked-Size`). Small non-LFS files carry only a git sha1, so we hash them once at lock
+time. Downloads use the locked commit, so a moved branch never changes the bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import urllib.parse
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Final
+
+import httpx
+
+from provision.errors import AccessDenied, AuthRequired, NotFound, SdprovError, SourceError
+from provision.http import check_transient, open_following, origin_of, redact, retrying
+from provision.kinds import Family
+from provision.lockfile import LockEntry
+from provision.refs import HfRef
+from provision.sources import ResolvedFile, SourceContext
+
+_SHA256: Final = re.compile(r"^[0-9a-f]{64}$")
+AUTH_HINT: Final = "set HF_TOKEN to a token from huggingface.co/settings/tokens"
+
+
+def resolve_url(ctx: SourceContext, repo: str, revision: str, path: str) -> str:
+    rev = urllib.parse.quote(revision, safe="")
+    return f"{ctx.hf_endpoint}/{repo}/resolve/{rev}/{urllib.parse.quote(path)}"
+
+
+def error_for(response: httpx.Response, what: str) -> SdprovError:
+    code = response.headers.get("X-Error-Code", "")
+    message = response.headers.get("X-Error-Message", "")
+    status = response.status_code
+    if code == "GatedRepo" or "restricted" in message:
+        cls = AuthRequired if status == 401 else AccessDenied
+        return cls(f"{what}: gated repository ({message or f'HTTP {status}'})", hint=AUTH_HINT)
+    if code == "RevisionNotFound":
+        return NotFound(f"{what}: revision not found on Hugging Face")
+    if code == "EntryNotFound" or status == 404:
+        return NotFound(f"{what}: file not found on Hugging Face ({message or 'HTTP 404'})")
+    if code == "RepoNotFound" or status == 401:
+        # HF answers 401 for private *and* missing repos: say both.
+        return NotFound(
+            f"{what}: repository not found, or private ({message or f'HTTP {status}'})",
+            hint=f"check the repo name; if it is private, {AUTH_HINT}",
+        )
+    if status == 403:
+        return AccessDenied(f"{what}: access denied ({message or 'HTTP 403'})", hint=AUTH_HINT)
+    return SourceError(f"{what}: unexpected HTTP {status} from {redact(str(response.url))}")
+
+
+def _strip_etag(value: str) -> str:
+    value = value.strip()
+    if value.startswith("W/"):
+        value = value[2:]
+    return value.strip('"').lower()
+
+
+def resolve(
+    ref: HfRef, *, what: str, client: httpx.Client, ctx: SourceContext, base: Family | None
+) -> ResolvedFile:
+    url = resolve_url(ctx, ref.repo, ref.revision or "main", ref.path)
+
+    def head() -> httpx.Headers:
+        # One HEAD, no redirect: the metadata sits on the resolve answer itself (302 for LFS).
+        request = client.build_request(
+            "HEAD", url, headers=_auth(ctx) | {"Accept-Encoding": "identity"}
+        )
+        response = client.send(request)
+        check_transient(response)
+        if response.status_code in (301, 302, 303, 307, 308) and not response.headers.get(
+            "X-Repo-Commit"
+        ):
+            # A renamed repo: same-host relative redirect; follow it with auth kept.
+            target = urllib.parse.urljoin(url, response.headers["location"])
+            response = client.send(client.build_request("HEAD", target, headers=_auth(ctx)))
+            check_transient(response)
+        if response.status_code >= 400:
+            raise error_for(response, what)
+        return response.headers
+
+    try:
+        headers = retrying(head, policy=ctx.retry, what=what)
+    except httpx.TransportError as exc:
+        raise SourceError(f"{what}: cannot reach Hugging Face ({type(exc).__name__})") from exc
+    commit = headers.get("X-Repo-Commit", "")
+    if not re.fullmatch(r"[0-9a-f]{40}", commit):
+        raise SourceError(f"{what}: the endpoint did not give a commit (X-Repo-Commit)")
+    linked = _strip_etag(headers.get("X-Linked-Etag", ""))
+    size_header = headers.get("X-Linked-Size") or headers.get("Content-Length", "")
+    source: dict[str, Any] = {
+        "type": "hf",
+        "repo": ref.repo,
+        "path": ref.path,
+        "revision": ref.revision or "main",
+        "commit": commit,
+    }
+    if _SHA256.match(linked) and size_header.isdigit():
+        sha, size = linked, int(size_header)
+    else:
+        # Not an LFS file: only a git sha1 is published. Hash the (small) file once.
+        pinned = HfBytes(ctx=ctx, repo=ref.repo, commit=commit, path=ref.path, what=what)
+        sha, size = hash_remote(client, pinned, ctx, what)
+    return ResolvedFile(
+        file_name=ref.path.rsplit("/", 1)[-1],
+        size=size,
+        sha256=sha,
+        base=base or Family.OTHER,
+        base_model=None,
+        source=source,
+    )
+
+
+def hash_remote(
+    client: httpx.Client, source: HfBytes | Any, ctx: SourceContext, what: str
+) -> tuple[str, int]:
+    """Stream a whole remote file once to learn its sha256 and size (memory stays flat)."""
+
+    def attempt() -> tuple[str, int]:
+        digest = hashlib.sha256()
+        size = 0
+        with source.open(client, 0) as response:
+            for chunk in response.iter_bytes(1 << 20):
+                digest.update(chunk)
+                size += len(chunk)
+        return digest.hexdigest(), size
+
+    try:
+        result: tuple[str, int] = retrying(attempt, policy=ctx.retry, what=what)
+    except httpx.TransportError as exc:
+        raise SourceError(f"{what}: cannot download to hash it ({type(exc).__name__})") from exc
+    return result
+
+
+def _auth(ctx: SourceContext) -> dict[str, str]:
+    return {"Authorization": f"Bearer {ctx.hf_token}"} if ctx.hf_token else {}
+
+
+@dataclass(slots=True, kw_only=True)
+class HfBytes:
+    ctx: SourceContext
+    repo: str
+    commit: str
+    path: str
+    what: str
+
+    @classmethod
+    def for_entry(cls, entry: LockEntry, ctx: SourceContext) -> HfBytes:
+        return cls(
+            ctx=ctx,
+            repo=str(entry.source["repo"]),
+            commit=str(entry.source["commit"]),
+            path=str(entry.source["path"]),
+            what=entry.path,
+        )
+
+    def describe(self) -> str:
+        return f"hf {self.repo}/{self.path}@{self.commit[:12]}"
+
+    @contextmanager
+    def open(self, client: httpx.Client, offset: int) -> Iterator[httpx.Response]:
+        headers = {"Accept-Encoding": "identity"}
+        if offset:
+            headers["Range"] = f"bytes={offset}-"
+        url = resolve_url(self.ctx, self.repo, self.commit, self.path)
+        with open_following(
+            client,
+            url,
+            headers=headers,
+            token=self.ctx.hf_token,
+            token_hosts={origin_of(self.ctx.hf_endpoint)},
+        ) as response:
+            check_transient(response)
+            if response.status_code not in (200, 206):
+                raise error_for(response, self.what)
+            yield response

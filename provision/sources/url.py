@@ -1,0 +1,87 @@
+"""Plain URLs: the manifest gives the sha256; the lock learns the size. No token is ever sent."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import httpx
+
+from provision.errors import ChecksumMismatch, NotFound, SdprovError, SourceError
+from provision.http import check_transient, open_following, redact, retrying
+from provision.kinds import Family
+from provision.lockfile import LockEntry
+from provision.refs import UrlRef, file_name_of_url
+from provision.sources import ResolvedFile, SourceContext
+from provision.sources.huggingface import hash_remote
+
+
+def error_for(response: httpx.Response, what: str) -> SdprovError:
+    status = response.status_code
+    where = redact(str(response.url))
+    if status in (404, 410):
+        return NotFound(f"{what}: {where} answered HTTP {status}")
+    return SourceError(f"{what}: {where} answered HTTP {status}")
+
+
+@dataclass(slots=True, kw_only=True)
+class UrlBytes:
+    url: str
+    what: str
+
+    @classmethod
+    def for_entry(cls, entry: LockEntry, ctx: SourceContext) -> UrlBytes:
+        return cls(url=str(entry.source["url"]), what=entry.path)
+
+    def describe(self) -> str:
+        return redact(self.url)
+
+    @contextmanager
+    def open(self, client: httpx.Client, offset: int) -> Iterator[httpx.Response]:
+        headers = {"Accept-Encoding": "identity"}
+        if offset:
+            headers["Range"] = f"bytes={offset}-"
+        with open_following(client, self.url, headers=headers) as response:
+            check_transient(response)
+            if response.status_code not in (200, 206):
+                raise error_for(response, self.what)
+            yield response
+
+
+def resolve(
+    ref: UrlRef,
+    *,
+    what: str,
+    client: httpx.Client,
+    ctx: SourceContext,
+    sha256: str,
+    base: Family | None,
+) -> ResolvedFile:
+    source = UrlBytes(url=ref.url, what=what)
+
+    def head() -> int | None:
+        with open_following(client, ref.url, method="HEAD") as response:
+            check_transient(response)
+            if response.status_code >= 400 and response.status_code not in (403, 405):
+                raise error_for(response, what)
+            length = response.headers.get("content-length", "")
+            return int(length) if response.status_code == 200 and length.isdigit() else None
+
+    try:
+        size = retrying(head, policy=ctx.retry, what=what)
+    except httpx.TransportError as exc:
+        raise SourceError(f"{what}: cannot reach {redact(ref.url)} ({type(exc).__name__})") from exc
+    if size is None:
+        # No usable HEAD (presigned GET-only URLs refuse it): read it once and check the hash.
+        actual, size = hash_remote(client, source, ctx, what)
+        if actual != sha256:
+            raise ChecksumMismatch(f"{what} ({redact(ref.url)})", sha256, actual)
+    return ResolvedFile(
+        file_name=file_name_of_url(ref.url),
+        size=size,
+        sha256=sha256,
+        base=base or Family.OTHER,
+        base_model=None,
+        source={"type": "url", "url": ref.url},
+    )

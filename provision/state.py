@@ -1,0 +1,104 @@
+"""What sdprov placed under a models root: `<root>/.sdprov/state.json`.
+
+A record (path → sha256, size, mtime_ns) is written right after each placement, so a second
+sync trusts size + mtime instead of re-hashing multi-GB files, and only files with a record
+are ever removed. The folder also holds partial downloads and the writer lease; it carries a
+`.gitignore` and a `CACHEDIR.TAG` so Git and backup tools skip it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from provision.lockfile import write_text_atomic
+
+log = logging.getLogger(__name__)
+
+STATE_DIR: Final = ".sdprov"
+STATE_VERSION: Final = 1
+CACHEDIR_TAG: Final = (
+    "Signature: 8a477f597d28d172789f06886806bc55\n"
+    "# This directory holds sdprov's state and partial downloads; backups may skip it.\n"
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Placed:
+    sha256: str
+    size: int
+    mtime_ns: int
+
+    def matches(self, stat: os.stat_result) -> bool:
+        return stat.st_size == self.size and stat.st_mtime_ns == self.mtime_ns
+
+
+class State:
+    """Thread-safe record of placed files, saved atomically after every change."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.dir = root / STATE_DIR
+        self.file = self.dir / "state.json"
+        self.partial_dir = self.dir / "partial"
+        self.lease_file = self.dir / "lease"
+        self._lock = threading.Lock()
+        self.placed: dict[str, Placed] = self._load()
+
+    def _load(self) -> dict[str, Placed]:
+        try:
+            raw: dict[str, Any] = json.loads(self.file.read_text(encoding="utf-8"))
+            if raw.get("version") != STATE_VERSION:
+                raise ValueError(f"unknown state version {raw.get('version')!r}")
+            return {
+                path: Placed(
+                    sha256=str(r["sha256"]), size=int(r["size"]), mtime_ns=int(r["mtime_ns"])
+                )
+                for path, r in raw["placed"].items()
+            }
+        except FileNotFoundError:
+            return {}
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            # Losing the record is safe: files get re-verified (hashed) and adopted, and
+            # nothing unrecorded is ever removed.
+            log.warning("ignoring unreadable %s (%s); files will be re-verified", self.file, exc)
+            return {}
+
+    def prepare(self) -> None:
+        """Create `.sdprov/` with its markers (only when we are about to write)."""
+        self.partial_dir.mkdir(parents=True, exist_ok=True)
+        for name, text in ((".gitignore", "*\n"), ("CACHEDIR.TAG", CACHEDIR_TAG)):
+            marker = self.dir / name
+            if not marker.exists():
+                marker.write_text(text, encoding="utf-8")
+
+    def record(self, path: str, sha256: str) -> Placed:
+        stat = (self.root / path).stat()
+        placed = Placed(sha256=sha256, size=stat.st_size, mtime_ns=stat.st_mtime_ns)
+        with self._lock:
+            self.placed[path] = placed
+            self._save()
+        return placed
+
+    def forget(self, path: str) -> None:
+        with self._lock:
+            if self.placed.pop(path, None) is not None:
+                self._save()
+
+    def _save(self) -> None:
+        raw = {
+            "version": STATE_VERSION,
+            "placed": {
+                p: {"sha256": r.sha256, "size": r.size, "mtime_ns": r.mtime_ns}
+                for p, r in sorted(self.placed.items())
+            },
+        }
+        write_text_atomic(self.file, json.dumps(raw, indent=1, sort_keys=True) + "\n")
+
+    def partial_path(self, sha256: str) -> Path:
+        return self.partial_dir / sha256

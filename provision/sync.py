@@ -1,0 +1,363 @@
+"""Sync: make a models root hold exactly the locked files.
+
+`plan` compares lock, state and disk without touching anything (no network, no hashing);
+`apply` carries the plan out under the writer lease: moves, verified downloads in parallel,
+adoption of identical files already in place, and removal of files sdprov placed that have
+left the lock. Files sdprov did not place are never modified or removed.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import logging
+import os
+import shutil
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from provision.download import CHUNK, DownloadJob, ProgressSink, fetch
+from provision.errors import SdprovError
+from provision.kinds import Kind
+from provision.lease import Lease
+from provision.lockfile import LockEntry, Lockfile
+from provision.sources import ByteSource, SourceContext
+from provision.sources.civitai import CivitaiBytes
+from provision.sources.huggingface import HfBytes
+from provision.sources.url import UrlBytes
+from provision.state import State
+
+log = logging.getLogger(__name__)
+
+# Raise to refuse a verified file before it becomes visible (see provision.inspection).
+PlaceCheck = Callable[[LockEntry, Path], None]
+DISK_MARGIN: Final = 64 << 20
+
+
+class Act(enum.StrEnum):
+    KEEP = "keep"  # recorded, size and mtime unchanged: trusted without hashing
+    DOWNLOAD = "download"
+    VERIFY = "verify"  # a file of the right size is there but unrecorded: hash, then adopt
+    MOVE = "move"  # a placed file with the right sha256 left the lock under another path
+    REMOVE = "remove"  # placed by sdprov, no longer locked
+    FORGET = "forget"  # record of a placed file that is gone or was changed by someone
+    CONFLICT = "conflict"  # a file sdprov did not place is in the way
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Action:
+    act: Act
+    path: str
+    entry: LockEntry | None = None
+    origin: str | None = None  # MOVE: where the bytes are now
+    reason: str = ""
+
+    def describe(self) -> str:
+        text = f"{self.act.value:<8} {self.path}"
+        if self.origin:
+            text += f" (from {self.origin})"
+        if self.reason:
+            text += f": {self.reason}"
+        return text
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Plan:
+    actions: tuple[Action, ...]
+
+    def of(self, *acts: Act) -> list[Action]:
+        return [a for a in self.actions if a.act in acts]
+
+    @property
+    def download_bytes(self) -> int:
+        return sum(a.entry.size for a in self.of(Act.DOWNLOAD) if a.entry)
+
+    @property
+    def changes(self) -> list[Action]:
+        return [a for a in self.actions if a.act is not Act.KEEP]
+
+
+@dataclass(slots=True, kw_only=True)
+class SyncResult:
+    downloaded: list[str] = field(default_factory=list)
+    adopted: list[str] = field(default_factory=list)
+    moved: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    left_alone: list[str] = field(default_factory=list)
+    failures: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "downloaded": sorted(self.downloaded),
+            "adopted": sorted(self.adopted),
+            "moved": sorted(self.moved),
+            "removed": sorted(self.removed),
+            "kept": sorted(self.kept),
+            "left_alone": sorted(self.left_alone),
+            "failures": dict(sorted(self.failures.items())),
+        }
+
+
+def _stat(path: Path) -> os.stat_result | None:
+    try:
+        return path.stat()
+    except FileNotFoundError:
+        return None
+
+
+def plan(lock: Lockfile, root: Path, state: State) -> Plan:
+    actions: list[Action] = []
+    locked = lock.by_path()
+    # Placed files that left the lock, intact: candidates to move instead of re-downloading.
+    leaving: dict[str, list[str]] = {}  # sha256 -> placed paths leaving the lock
+    for path, placed in sorted(state.placed.items()):
+        if path in locked:
+            continue
+        stat = _stat(root / path)
+        if stat is None:
+            actions.append(Action(act=Act.FORGET, path=path, reason="already gone"))
+        elif not placed.matches(stat):
+            actions.append(
+                Action(
+                    act=Act.FORGET,
+                    path=path,
+                    reason="changed since sdprov placed it; left in place",
+                )
+            )
+        else:
+            leaving.setdefault(placed.sha256, []).append(path)
+    moved_from: set[str] = set()
+    for entry in sorted(lock.models, key=lambda m: m.sort_key):
+        actions.append(_plan_entry(entry, root, state, leaving, moved_from))
+    for path in sorted({p for paths in leaving.values() for p in paths} - moved_from):
+        actions.append(Action(act=Act.REMOVE, path=path, reason="no longer in the lock"))
+    return Plan(actions=tuple(actions))
+
+
+def _plan_entry(
+    entry: LockEntry,
+    root: Path,
+    state: State,
+    leaving: dict[str, list[str]],
+    moved_from: set[str],
+) -> Action:
+    placed = state.placed.get(entry.path)
+    stat = _stat(root / entry.path)
+    if stat is None:
+        for origin in leaving.get(entry.sha256, []):
+            if origin not in moved_from:
+                moved_from.add(origin)
+                return Action(act=Act.MOVE, path=entry.path, entry=entry, origin=origin)
+        return Action(act=Act.DOWNLOAD, path=entry.path, entry=entry, reason="missing")
+    if placed is not None and placed.sha256 == entry.sha256 and placed.matches(stat):
+        return Action(act=Act.KEEP, path=entry.path, entry=entry)
+    if stat.st_size == entry.size:
+        return Action(act=Act.VERIFY, path=entry.path, entry=entry, reason="hash the file there")
+    if placed is not None:
+        reason = "lock changed" if placed.sha256 != entry.sha256 else "changed on disk"
+        return Action(act=Act.DOWNLOAD, path=entry.path, entry=entry, reason=reason)
+    return Action(
+        act=Act.CONFLICT,
+        path=entry.path,
+        entry=entry,
+        reason=f"a file sdprov did not place is there ({stat.st_size} bytes, locked "
+        f"{entry.size}); move it away or give the entry another `name:`",
+    )
+
+
+def byte_source(entry: LockEntry, ctx: SourceContext) -> ByteSource:
+    kind = entry.source_type
+    if kind == "civitai":
+        return CivitaiBytes.for_entry(entry, ctx)
+    if kind == "hf":
+        return HfBytes.for_entry(entry, ctx)
+    if kind == "url":
+        return UrlBytes.for_entry(entry, ctx)
+    raise SdprovError(f"{entry.path}: unknown source type {kind!r} in the lock")
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(CHUNK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class Progress(ProgressSink):
+    """What apply reports beyond byte counts; the CLI renders it."""
+
+    def start(self, total_files: int, total_bytes: int) -> None: ...
+    def file_started(self, key: str, size: int) -> None: ...
+    def file_finished(self, key: str, ok: bool, message: str = "") -> None: ...
+    def advance(self, key: str, nbytes: int) -> None: ...
+    def reset(self, key: str, completed: int) -> None: ...
+    def note(self, key: str, message: str) -> None: ...
+    def finish(self) -> None: ...
+
+
+def apply(
+    sync_plan: Plan,
+    *,
+    root: Path,
+    state: State,
+    ctx: SourceContext,
+    lease: Lease,
+    jobs: int = 4,
+    progress: Progress | None = None,
+    place_check: PlaceCheck | None = None,
+) -> SyncResult:
+    sink = progress or Progress()
+    result = SyncResult()
+    state.prepare()
+    _check_free_space(root, sync_plan)
+    for action in sync_plan.actions:
+        if action.act is Act.KEEP:
+            result.kept.append(action.path)
+        elif action.act is Act.CONFLICT:
+            result.failures[action.path] = action.reason
+        elif action.act is Act.FORGET:
+            state.forget(action.path)
+            if "left in place" in action.reason:
+                result.left_alone.append(action.path)
+    for action in sync_plan.of(Act.MOVE):
+        lease.check()
+        _move(action, root, state, result)
+    work = sync_plan.of(Act.DOWNLOAD, Act.VERIFY)
+    sink.start(len(work), sum(a.entry.size for a in work if a.entry))
+    with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="sdprov-dl") as pool:
+        futures = {
+            pool.submit(_materialise, a, root, state, ctx, lease, sink, place_check): a
+            for a in work
+        }
+        for future in as_completed(futures):
+            action = futures[future]
+            try:
+                outcome = future.result()
+            except SdprovError as exc:
+                result.failures[action.path] = exc.render()
+                sink.file_finished(action.path, False, exc.message)
+                continue
+            (result.adopted if outcome == "adopted" else result.downloaded).append(action.path)
+            sink.file_finished(action.path, True, outcome)
+    sink.finish()
+    for action in sync_plan.of(Act.REMOVE):
+        lease.check()
+        _remove(action, root, state, result)
+    if any(
+        a.entry is not None and a.entry.kind is Kind.EMBEDDING
+        for a in (*work, *sync_plan.of(Act.MOVE))
+    ) or any(a.path.startswith(f"{Kind.EMBEDDING.folder}/") for a in sync_plan.of(Act.REMOVE)):
+        _touch_embeddings_dir(root)
+    return result
+
+
+def _check_free_space(root: Path, sync_plan: Plan) -> None:
+    need = sync_plan.download_bytes
+    if not need:
+        return
+    free = shutil.disk_usage(root).free
+    if free < need + DISK_MARGIN:
+        raise SdprovError(
+            f"not enough free space on {root}: the sync needs {need / 2**30:.2f} GiB, "
+            f"{free / 2**30:.2f} GiB are free",
+            hint="free some space or remove models from the manifest",
+        )
+
+
+def _move(action: Action, root: Path, state: State, result: SyncResult) -> None:
+    assert action.entry is not None and action.origin is not None
+    target = root / action.path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    (root / action.origin).replace(target)
+    state.record(action.path, action.entry.sha256)
+    state.forget(action.origin)
+    result.moved.append(action.path)
+
+
+def _materialise(
+    action: Action,
+    root: Path,
+    state: State,
+    ctx: SourceContext,
+    lease: Lease,
+    sink: Progress,
+    place_check: PlaceCheck | None,
+) -> str:
+    entry = action.entry
+    assert entry is not None
+    dest = root / entry.path
+    sink.file_started(entry.path, entry.size)
+    if action.act is Act.VERIFY:
+        if sha256_file(dest) == entry.sha256:
+            lease.check()
+            if place_check is not None:
+                place_check(entry, dest)
+            state.record(entry.path, entry.sha256)
+            sink.advance(entry.path, entry.size)
+            return "adopted"
+        if entry.path not in state.placed:
+            raise SdprovError(
+                f"{entry.path}: a file sdprov did not place is there with other content "
+                "(same size, different sha256); it was left untouched",
+                hint="move it away or give the entry another `name:`",
+            )
+    lease.check()
+
+    def check_before_place(partial: Path) -> None:
+        lease.check()  # never place after another writer took the root over
+        if place_check is not None:
+            place_check(entry, partial)
+
+    job = DownloadJob(
+        key=entry.path,
+        dest=dest,
+        partial=state.partial_path(entry.sha256),
+        size=entry.size,
+        sha256=entry.sha256,
+        source=byte_source(entry, ctx),
+        before_place=check_before_place,
+    )
+    with ctx.client() as client:
+        fetch(job, client=client, retry=ctx.retry, progress=sink)
+    state.record(entry.path, entry.sha256)
+    return "downloaded"
+
+
+def _remove(action: Action, root: Path, state: State, result: SyncResult) -> None:
+    target = root / action.path
+    placed = state.placed.get(action.path)
+    stat = _stat(target)
+    # Re-check right before deleting: only the exact file we placed goes.
+    if placed is not None and stat is not None and placed.matches(stat):
+        target.unlink()
+        result.removed.append(action.path)
+        _prune_empty_dirs(target.parent, root)
+    state.forget(action.path)
+
+
+def _prune_empty_dirs(folder: Path, root: Path) -> None:
+    kind_folders = {root / k.folder for k in Kind}
+    while folder != root and folder not in kind_folders and folder.is_relative_to(root):
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+        folder = folder.parent
+
+
+def _touch_embeddings_dir(root: Path) -> None:
+    # WebUI reloads embeddings only when the top-level folder's mtime increases
+    # (reference/webui-formats.md §2); a file added in a subfolder would go unseen.
+    folder = root / Kind.EMBEDDING.folder
+    if folder.is_dir():
+        os.utime(folder)
