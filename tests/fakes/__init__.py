@@ -2,6 +2,7 @@
 
 from tests.fakes.civitai import CivitaiServer, FakeFile, FakeModel, FakeVersion
 from tests.fakes.common import Faults, LoopbackServer, Recorded
+from tests.fakes.hf import HfServer
 
 __all__ = [
     "CivitaiServer",
@@ -9,6 +10,7 @@ __all__ = [
     "FakeModel",
     "FakeVersion",
     "Faults",
+    "HfServer",
     "LoopbackServer",
     "Recorded",
 ]

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from tests.fakes import CivitaiServer, FakeFile, FakeModel, FakeVersion
+from tests.fakes import CivitaiServer, FakeFile, FakeModel, FakeVersion, HfServer
 from tests.fakes.common import parse_range
 
 TOKEN = "civitai-secret"
@@ -387,3 +387,137 @@ def test_stop_with_throttled_download_in_flight(client: httpx.Client) -> None:
             with pytest.raises(httpx.TransportError):
                 for _ in chunks:
                     pass
+
+
+# --------------------------------------------------------------------------- Hugging Face
+
+HF_TOKEN = "hf_secret"
+VAE = "vae-ft-mse-840000-ema-pruned.safetensors"
+CONFIG = b'{"_class_name": "AutoencoderKL"}'
+
+
+@pytest.fixture
+def hf() -> Iterator[HfServer]:
+    with HfServer(token=HF_TOKEN) as server:
+        yield server
+        assert server.errors == []
+
+
+def test_hf_lfs_redirect_and_headers(hf: HfServer, client: httpx.Client) -> None:
+    commit = hf.add_file("stabilityai/sd-vae", VAE, BIG)
+    assert len(commit) == 40
+    url = hf.resolve_url("stabilityai/sd-vae", VAE)
+    head = client.head(url, headers={"Accept-Encoding": "identity"})
+    assert head.status_code == 302
+    assert head.headers["x-repo-commit"] == commit
+    assert head.headers["x-linked-etag"] == f'"{hashlib.sha256(BIG).hexdigest()}"'
+    assert head.headers["x-linked-size"] == str(len(BIG))
+    assert head.headers["etag"].startswith('"')
+    location = head.headers["location"]
+    assert location.startswith(hf.cdn_url + "/repos/")
+    assert "X-Amz-Expires=3600" in location
+    body = client.get(location)
+    assert body.content == BIG
+    assert body.headers["content-disposition"].startswith("inline; filename*=UTF-8''")
+    rejected = client.get(location, headers={"Authorization": f"Bearer {HF_TOKEN}"})
+    assert rejected.status_code == 400
+    ranged = client.get(location, headers={"Range": "bytes=5-"})
+    assert (ranged.status_code, ranged.content) == (206, BIG[5:])
+    assert client.get(location, headers={"Range": f"bytes={len(BIG)}-"}).status_code == 416
+    hf.expire_signed_urls()
+    assert b"Request has expired" in client.get(location).content
+    assert [r.host for r in hf.requests] == ["hf", "cdn", "cdn", "cdn", "cdn", "cdn"]
+
+
+def test_hf_plain_git_file(hf: HfServer, client: httpx.Client) -> None:
+    commit = hf.add_file("org/repo", "vae/config.json", CONFIG, lfs=False)
+    response = client.get(hf.resolve_url("org/repo", "vae/config.json"))
+    assert response.status_code == 200
+    assert response.content == CONFIG
+    blob = hashlib.sha1(b"blob %d\0" % len(CONFIG) + CONFIG, usedforsecurity=False).hexdigest()
+    assert response.headers["etag"] == f'"{blob}"'
+    assert response.headers["x-repo-commit"] == commit
+    assert response.headers["content-length"] == str(len(CONFIG))
+
+
+def test_hf_revisions_and_errors(hf: HfServer, client: httpx.Client) -> None:
+    first = hf.add_file("org/repo", "a.safetensors", b"one")
+    second = hf.add_file("org/repo", "b.safetensors", b"two")
+    pr = hf.add_file("org/repo", "a.safetensors", b"pr", revision="refs/pr/1")
+    assert len({first, second, pr}) == 3
+
+    def get(path: str, revision: str) -> httpx.Response:
+        return client.head(hf.resolve_url("org/repo", path, revision))
+
+    assert get("a.safetensors", first).headers["x-repo-commit"] == first
+    assert get("b.safetensors", "main").headers["x-repo-commit"] == second
+    assert "refs%2Fpr%2F1" in hf.resolve_url("org/repo", "a.safetensors", "refs/pr/1")
+    assert get("a.safetensors", "refs/pr/1").headers["x-repo-commit"] == pr
+    missing_entry = get("b.safetensors", first)  # b did not exist yet at the first commit
+    assert (missing_entry.status_code, missing_entry.headers["x-error-code"]) == (
+        404,
+        "EntryNotFound",
+    )
+    bad_rev = get("a.safetensors", "nope")
+    assert (bad_rev.status_code, bad_rev.headers["x-error-code"]) == (404, "RevisionNotFound")
+    no_repo = client.get(hf.resolve_url("org/none", "a.safetensors"))
+    assert (no_repo.status_code, no_repo.headers["x-error-code"]) == (401, "RepoNotFound")
+
+
+def test_hf_gated(client: httpx.Client) -> None:
+    with HfServer(token=HF_TOKEN) as hf:
+        hf.add_file("org/gated", "m.safetensors", b"weights")
+        hf.gate("org/gated")
+        hf.add_file("org/pending", "m.safetensors", b"weights")
+        hf.gate("org/pending", approved=False)
+        url = hf.resolve_url("org/gated", "m.safetensors")
+        for headers in ({}, {"Authorization": "Bearer hf_wrong"}):
+            denied = client.head(url, headers=headers)
+            assert (denied.status_code, denied.headers["x-error-code"]) == (401, "GatedRepo")
+            assert "Please log in." in denied.headers["x-error-message"]
+        auth = {"Authorization": f"Bearer {HF_TOKEN}"}
+        assert client.head(url, headers=auth).status_code == 302
+        pending = client.get(hf.resolve_url("org/pending", "m.safetensors"), headers=auth)
+        assert pending.status_code == 403
+        assert "not in the authorized list" in pending.json()["error"]
+
+
+def test_hf_revision_api(hf: HfServer, client: httpx.Client) -> None:
+    hf.add_file("org/repo", "config.json", CONFIG, lfs=False)
+    commit = hf.add_file("org/repo", "unet/model.safetensors", BIG)
+    hf.gate("org/repo")
+    plain = client.get(f"{hf.endpoint}/api/models/org/repo/revision/main").json()
+    assert plain["sha"] == commit
+    assert plain["gated"] == "manual"
+    assert plain["siblings"] == [
+        {"rfilename": "config.json"},
+        {"rfilename": "unet/model.safetensors"},
+    ]
+    blobs = client.get(f"{hf.endpoint}/api/models/org/repo/revision/{commit}?blobs=true").json()
+    lfs = blobs["siblings"][1]["lfs"]
+    assert lfs["sha256"] == hashlib.sha256(BIG).hexdigest()
+    assert lfs["size"] == len(BIG)
+    assert "lfs" not in blobs["siblings"][0]
+    assert client.get(f"{hf.endpoint}/api/models/org/x/revision/main").status_code == 401
+    tree = client.get(
+        f"{hf.endpoint}/api/models/org/repo/tree/main?recursive=true",
+        headers={"Authorization": f"Bearer {HF_TOKEN}"},
+    ).json()
+    assert [e["path"] for e in tree] == ["config.json", "unet", "unet/model.safetensors"]
+
+
+def test_hf_renamed_repo_and_faults(hf: HfServer, client: httpx.Client) -> None:
+    hf.add_file("org/new", "m.safetensors", b"w", lfs=False)
+    hf.rename("org/old", "org/new")
+    moved = client.head(hf.resolve_url("org/old", "m.safetensors"))
+    assert (moved.status_code, moved.headers["location"]) == (
+        307,
+        "/org/new/resolve/main/m.safetensors",
+    )
+    hf.faults.fail("hf", 429, retry_after="55")
+    limited = client.get(hf.resolve_url("org/new", "m.safetensors"))
+    assert (limited.status_code, limited.headers["retry-after"]) == (429, "55")
+    assert limited.headers["ratelimit"] == '"api";r=0;t=55'
+    hf.faults.html_instead = True
+    page = client.get(hf.resolve_url("org/new", "m.safetensors"))
+    assert page.headers["content-type"].startswith("text/html")
