@@ -27,6 +27,7 @@ mistake shows up as a missing model. Sources of each rule (reference/webui-forma
 from __future__ import annotations
 
 import base64
+import contextlib
 import enum
 import json
 import os
@@ -80,8 +81,11 @@ def _walk(root: Path, *, followlinks: bool = True) -> Iterator[Path]:
 def safetensors_header(path: Path) -> dict[str, Any]:
     with path.open("rb") as fh:
         size = int.from_bytes(fh.read(8), "little")
+        if size > path.stat().st_size:
+            raise ValueError(f"{path}: not a safetensors file")
         header = json.loads(fh.read(size))
-    assert isinstance(header, dict)
+    if not isinstance(header, dict):
+        raise ValueError(f"{path}: header is not an object")
     return header
 
 
@@ -338,7 +342,9 @@ class FakeWebui:
         for name, path in self.state.loras.items():
             meta: dict[str, Any] = {}
             if path.suffix.lower() == ".safetensors":
-                meta = dict(safetensors_header(path).get("__metadata__", {}))
+                # A1111 reports a bad header and still lists the LoRA, without metadata.
+                with contextlib.suppress(ValueError):
+                    meta = dict(safetensors_header(path).get("__metadata__", {}))
             out.append(
                 {
                     "name": name,
