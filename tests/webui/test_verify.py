@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -15,6 +17,7 @@ from provision.webui.errors import WebuiAuthError, WebuiError
 from provision.webui.verify import (
     DiskState,
     RowStatus,
+    StatusRow,
     WebuiRow,
     refresh_and_verify,
     status_rows,
@@ -22,8 +25,10 @@ from provision.webui.verify import (
 from tests.fakes_webui.server import Dirs, FakeWebui, Variant
 from tests.webui import modelfiles as mf
 
+R = TypeVar("R", WebuiRow, StatusRow)
 
-def _by_path(rows: tuple[WebuiRow, ...] | list[WebuiRow]) -> dict[str, WebuiRow]:
+
+def _by_path(rows: Iterable[R]) -> dict[str, R]:
     return {r.path: r for r in rows}
 
 
