@@ -1,0 +1,169 @@
+"""FC 3.0 event handler of the model sync function (runtime python3.12, on the models NAS).
+
+Event: the lockfile JSON itself, or `{"oss": {"bucket", "key", "endpoint"}}` naming an OSS object
+that holds it (async payloads are limited to 128 KB). The handler runs the stable CLI contract
+(design.md §2) in a subprocess:
+
+    python -m provision.cli sync --lock <tmp>/models.lock.json \
+        --models-root /mnt/auto/sd/models --json
+
+Tokens come from the function's environment (`CIVITAI_TOKEN`, `HF_TOKEN`, set from Pulumi secrets)
+and reach the CLI through its environment, never its arguments. A failed sync raises `SyncError`
+whose message is the CLI's own stderr; FC records it as the task's error and `pulumi up` shows it.
+On ECS, `SDPROV_WEBUI_URLS` lists WebUI base URLs to refresh after a sync (design.md §6).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from email.utils import formatdate
+from pathlib import Path
+from typing import Any, Final
+
+from provision.lockfile import Lockfile
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODELS_ROOT: Final = "/mnt/auto/sd/models"
+SECRET_ENV: Final = ("CIVITAI_TOKEN", "HF_TOKEN", "SDPROV_WEBUI_AUTH")
+REFRESH_ROUTES: Final = (
+    "/sdapi/v1/refresh-checkpoints",
+    "/sdapi/v1/refresh-vae",
+    "/sdapi/v1/refresh-loras",
+    "/sdapi/v1/refresh-embeddings",
+)
+CODE_ROOT: Final = Path(__file__).resolve().parents[2]  # holds provision/ (and python/ deps)
+
+
+class SyncError(Exception):
+    """The sync failed; the message is what `sdprov sync` said (secrets scrubbed)."""
+
+
+def _scrub(text: str, environ: dict[str, str]) -> str:
+    for name in SECRET_ENV:
+        value = environ.get(name, "")
+        if len(value) >= 4:
+            text = text.replace(value, "***")
+    return text
+
+
+def _credentials(context: Any) -> tuple[str, str, str]:
+    creds = getattr(context, "credentials", None)
+    if creds is None:
+        raise SyncError("the function has no role credentials to read the lock from OSS")
+    return (
+        str(creds.access_key_id),
+        str(creds.access_key_secret),
+        str(getattr(creds, "security_token", "") or ""),
+    )
+
+
+def _fetch_oss(ref: dict[str, str], context: Any) -> str:
+    """GET one object with the function's STS credentials (OSS header signature v1)."""
+    key_id, secret, token = _credentials(context)
+    bucket, key, endpoint = ref["bucket"], ref["key"], ref["endpoint"]
+    date = formatdate(usegmt=True)
+    canonical_headers = f"x-oss-security-token:{token}\n" if token else ""
+    to_sign = f"GET\n\n\n{date}\n{canonical_headers}/{bucket}/{key}"
+    signature = base64.b64encode(
+        hmac.new(secret.encode(), to_sign.encode(), hashlib.sha1).digest()
+    ).decode()
+    headers = {"Date": date, "Authorization": f"OSS {key_id}:{signature}"}
+    if token:
+        headers["x-oss-security-token"] = token
+    url = f"https://{bucket}.{endpoint}/{urllib.parse.quote(key)}"
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return bytes(response.read()).decode("utf-8")
+    except urllib.error.HTTPError as exc:
+        raise SyncError(
+            f"could not read the lock from oss://{bucket}/{key}: HTTP {exc.code}"
+        ) from exc
+
+
+def read_lock_text(event: bytes, context: Any) -> str:
+    try:
+        payload = json.loads(event)
+    except ValueError as exc:
+        raise SyncError(f"the event is not JSON: {exc}") from exc
+    if isinstance(payload, dict) and isinstance(payload.get("oss"), dict):
+        return _fetch_oss(payload["oss"], context)
+    return event.decode("utf-8")
+
+
+def _child_env(environ: dict[str, str]) -> dict[str, str]:
+    env = dict(environ)
+    paths = [str(CODE_ROOT), str(CODE_ROOT / "python")]
+    if env.get("PYTHONPATH"):
+        paths.append(env["PYTHONPATH"])
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    return env
+
+
+def run_sync(lock_text: str, models_root: str, environ: dict[str, str]) -> dict[str, Any]:
+    lock = Lockfile.parse(lock_text, "the sync payload")  # refuse a bad lock before any I/O
+    with tempfile.TemporaryDirectory(prefix="sdprov-sync-") as tmp:
+        lock_path = Path(tmp) / "models.lock.json"
+        lock_path.write_text(lock_text, encoding="utf-8")
+        argv = [
+            sys.executable, "-m", "provision.cli", "sync",
+            "--lock", str(lock_path), "--models-root", models_root, "--json",
+        ]  # fmt: skip
+        proc = subprocess.run(
+            argv, env=_child_env(environ), capture_output=True, text=True, check=False
+        )
+    if proc.returncode != 0:
+        message = proc.stderr.strip() or proc.stdout.strip() or f"exit code {proc.returncode}"
+        raise SyncError(_scrub(message, environ))
+    try:
+        report: Any = json.loads(proc.stdout) if proc.stdout.strip() else {}
+    except ValueError:
+        report = {"stdout": _scrub(proc.stdout.strip(), environ)}
+    return {"lock_digest": lock.digest, "models": len(lock.models), "sync": report}
+
+
+def refresh_webuis(environ: dict[str, str], *, attempts: int = 6, delay: float = 10.0) -> list[str]:
+    """POST the refresh routes to each WebUI; return one line per problem (never raises)."""
+    urls = [u.strip().rstrip("/") for u in environ.get("SDPROV_WEBUI_URLS", "").split(",")]
+    auth = environ.get("SDPROV_WEBUI_AUTH", "")
+    headers = {"Content-Type": "application/json"}
+    if auth:
+        headers["Authorization"] = "Basic " + base64.b64encode(auth.encode()).decode()
+    problems: list[str] = []
+    for base in filter(None, urls):
+        for route in REFRESH_ROUTES:
+            for attempt in range(attempts):
+                request = urllib.request.Request(
+                    base + route, data=b"{}", headers=headers, method="POST"
+                )
+                try:
+                    with urllib.request.urlopen(request, timeout=30):
+                        break
+                except (urllib.error.URLError, OSError) as exc:
+                    if attempt == attempts - 1:
+                        problems.append(f"{base}{route}: {exc}")
+                    else:
+                        time.sleep(delay)
+    return problems
+
+
+def handler(event: bytes, context: Any) -> str:
+    environ = dict(os.environ)
+    lock_text = read_lock_text(event, context)
+    models_root = environ.get("SDPROV_MODELS_ROOT", DEFAULT_MODELS_ROOT)
+    result = run_sync(lock_text, models_root, environ)
+    result["refresh_problems"] = refresh_webuis(environ)
+    return json.dumps(result, sort_keys=True)

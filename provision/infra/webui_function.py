@@ -1,0 +1,176 @@
+"""Stable Diffusion WebUI as an FC 3.0 GPU function (custom container) with the NAS at /mnt/auto.
+
+Alibaba's public image (`aliyun-fc/fc-stable-diffusion`) starts A1111 from
+`/docker/entrypoint.sh` and appends `$EXTRA_ARGS` to its command line; we put the design.md §6
+flags there, plus the WebUI login (a secret). `DISABLE_AGENT` makes the image run WebUI itself
+on 7860 instead of behind its `sd-agent` proxy. `SDPROV_LOCK_DIGEST` changes with every new
+lock: a changed environment makes FC replace its instances, so new ones list the synced set.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_alicloud as alicloud
+
+from provision.infra.config import (
+    DATA_DIR,
+    MODELS_MOUNT_DIR,
+    MODELS_ROOT,
+    WEBUI_PORT,
+    TriggerAuth,
+)
+from provision.infra.webui_flags import auth_flags, join_args, webui_args
+
+HTTP_METHODS = ("GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WebuiFunctionArgs:
+    name_prefix: str
+    image: str
+    gpu_type: str
+    gpu_memory_mb: int
+    cpu: float
+    memory_mb: int
+    role_arn: pulumi.Input[str]
+    vpc_id: pulumi.Input[str]
+    vswitch_id: pulumi.Input[str]
+    security_group_id: pulumi.Input[str]
+    nas_server_addr: pulumi.Input[str]
+    log_project: pulumi.Input[str]
+    logstore: pulumi.Input[str]
+    webui_user: str
+    webui_password: pulumi.Input[str]
+    lock_digest: pulumi.Input[str]
+    provisioned_instances: int = 0
+    trigger_auth: TriggerAuth = TriggerAuth.ANONYMOUS
+    public_url: bool = True
+    instance_concurrency: int = 10
+
+
+def trigger_config(auth: TriggerAuth, public_url: bool) -> str:
+    """The HTTP trigger's JSON config (reference/alicloud.md §1.3)."""
+    return json.dumps(
+        {
+            "authType": auth.value,
+            "methods": list(HTTP_METHODS),
+            "disableURLInternet": not public_url,
+        },
+        sort_keys=True,
+    )
+
+
+def webui_environment(user: str, password: str, lock_digest: str) -> Mapping[str, str]:
+    flags = webui_args(MODELS_ROOT, DATA_DIR, port=WEBUI_PORT) + auth_flags(user, password)
+    return {
+        "EXTRA_ARGS": join_args(flags),
+        "DISABLE_AGENT": "1",
+        "SD_WEBUI_CACHE_FILE": f"{DATA_DIR}/cache.json",
+        "SDPROV_LOCK_DIGEST": lock_digest,
+    }
+
+
+class WebuiFunction(pulumi.ComponentResource):
+    function_name: pulumi.Output[str]
+    function_arn: pulumi.Output[str]
+    url: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: WebuiFunctionArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("sdprov:infra:WebuiFunction", name, None, opts)
+        env: pulumi.Output[dict[str, str]] = pulumi.Output.secret(
+            pulumi.Output.all(args.webui_password, args.lock_digest).apply(
+                lambda v: dict(webui_environment(args.webui_user, str(v[0]), str(v[1])))
+            )
+        )
+        function = alicloud.fc.V3Function(
+            f"{name}-function",
+            alicloud.fc.V3FunctionArgs(
+                function_name=f"{args.name_prefix}-webui",
+                description="Stable Diffusion WebUI (sdprov)",
+                runtime="custom-container",
+                handler="index.handler",  # required by the API, unused by a custom container
+                custom_container_config=alicloud.fc.V3FunctionCustomContainerConfigArgs(
+                    image=args.image, port=WEBUI_PORT
+                ),
+                gpu_config=alicloud.fc.V3FunctionGpuConfigArgs(
+                    gpu_type=args.gpu_type, gpu_memory_size=args.gpu_memory_mb
+                ),
+                cpu=args.cpu,
+                memory_size=args.memory_mb,
+                disk_size=10240,
+                timeout=600,
+                instance_concurrency=args.instance_concurrency,
+                internet_access=True,
+                role=args.role_arn,
+                environment_variables=env,
+                vpc_config=alicloud.fc.V3FunctionVpcConfigArgs(
+                    vpc_id=args.vpc_id,
+                    vswitch_ids=[args.vswitch_id],
+                    security_group_id=args.security_group_id,
+                ),
+                nas_config=alicloud.fc.V3FunctionNasConfigArgs(
+                    user_id=0,
+                    group_id=0,
+                    mount_points=[
+                        alicloud.fc.V3FunctionNasConfigMountPointArgs(
+                            server_addr=args.nas_server_addr,
+                            mount_dir=MODELS_MOUNT_DIR,
+                            enable_tls=False,
+                        )
+                    ],
+                ),
+                log_config=alicloud.fc.V3FunctionLogConfigArgs(
+                    project=args.log_project,
+                    logstore=args.logstore,
+                    enable_request_metrics=True,
+                    enable_instance_metrics=True,
+                    log_begin_rule="DefaultRegex",
+                ),
+            ),
+            opts=pulumi.ResourceOptions(
+                parent=self, additional_secret_outputs=["environmentVariables"]
+            ),
+        )
+        trigger = alicloud.fc.V3Trigger(
+            f"{name}-http",
+            alicloud.fc.V3TriggerArgs(
+                function_name=function.function_name,
+                trigger_name="http",
+                trigger_type="http",
+                qualifier="LATEST",
+                trigger_config=trigger_config(args.trigger_auth, args.public_url),
+                description="WebUI over HTTP; WebUI's own login guards it",
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        if args.provisioned_instances > 0:
+            # Warm GPU instances: no cold start, billed while idle (docs/deploy-alibaba.md).
+            alicloud.fc.V3ProvisionConfig(
+                f"{name}-provisioned",
+                alicloud.fc.V3ProvisionConfigArgs(
+                    function_name=function.function_name,
+                    qualifier="LATEST",
+                    target=args.provisioned_instances,
+                    always_allocate_cpu=False,
+                    always_allocate_gpu=False,
+                ),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        self.function_name = function.function_name
+        self.function_arn = function.function_arn
+        self.url = trigger.http_trigger.apply(
+            lambda t: str((t.url_internet if args.public_url else t.url_intranet) or "")
+        )
+        self.register_outputs(
+            {
+                "function_name": self.function_name,
+                "function_arn": self.function_arn,
+                "url": self.url,
+            }
+        )
