@@ -17,9 +17,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
-from provision.download import CHUNK, DownloadJob, ProgressSink, fetch
+from provision.download import CHUNK, DownloadJob, NullProgress, ProgressSink, fetch
 from provision.errors import SdprovError
 from provision.kinds import Kind
 from provision.lease import Lease
@@ -193,16 +193,27 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-class Progress(ProgressSink):
-    """What apply reports beyond byte counts; the CLI renders it."""
+class Progress(ProgressSink, Protocol):
+    """What apply reports beyond byte counts; the CLI renders it (provision.console)."""
 
     def start(self, total_files: int, total_bytes: int) -> None: ...
     def file_started(self, key: str, size: int) -> None: ...
     def file_finished(self, key: str, ok: bool, message: str = "") -> None: ...
-    def advance(self, key: str, nbytes: int) -> None: ...
-    def reset(self, key: str, completed: int) -> None: ...
-    def note(self, key: str, message: str) -> None: ...
     def finish(self) -> None: ...
+
+
+class SilentProgress(NullProgress):
+    def start(self, total_files: int, total_bytes: int) -> None:
+        pass
+
+    def file_started(self, key: str, size: int) -> None:
+        pass
+
+    def file_finished(self, key: str, ok: bool, message: str = "") -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
 
 
 def apply(
@@ -216,7 +227,7 @@ def apply(
     progress: Progress | None = None,
     place_check: PlaceCheck | None = None,
 ) -> SyncResult:
-    sink = progress or Progress()
+    sink: Progress = progress or SilentProgress()
     result = SyncResult()
     state.prepare()
     _check_free_space(root, sync_plan)

@@ -1,0 +1,64 @@
+"""Argument shapes and lock loading shared by the subcommands."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+from provision.errors import StaleLockError, UsageError
+from provision.lockfile import Lockfile, lock_path_for
+from provision.locking import is_fresh
+from provision.manifest import DEFAULT_MANIFEST, Manifest, load_manifest
+
+
+def add_lock_source(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "manifest",
+        nargs="?",
+        type=Path,
+        help=f"manifest (default: {DEFAULT_MANIFEST}); its lock is the sibling <stem>.lock.json",
+    )
+    parser.add_argument("--lock", type=Path, help="use this lockfile directly (no manifest)")
+
+
+def add_models_root(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--models-root",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="the WebUI models folder (Stable-diffusion/, Lora/, VAE/, embeddings/, ...)",
+    )
+
+
+def add_json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LockSource:
+    lock: Lockfile
+    lock_path: Path
+    manifest: Manifest | None
+    stale: bool
+
+
+def load_lock_source(args: argparse.Namespace, *, allow_stale: bool = False) -> LockSource:
+    """The lock to act on. Given a manifest, its lock must be fresh unless `allow_stale`."""
+    if args.lock is not None and args.manifest is not None:
+        raise UsageError("give either a MANIFEST or --lock LOCKFILE, not both")
+    if args.lock is not None:
+        return LockSource(
+            lock=Lockfile.load(args.lock), lock_path=args.lock, manifest=None, stale=False
+        )
+    manifest_path: Path = args.manifest or DEFAULT_MANIFEST
+    manifest = load_manifest(manifest_path)
+    lock_path = lock_path_for(manifest_path)
+    lock = Lockfile.load(lock_path)
+    stale = not is_fresh(manifest, lock)
+    if stale and not allow_stale:
+        raise StaleLockError(
+            str(manifest_path), str(lock_path), "the manifest changed since it was locked"
+        )
+    return LockSource(lock=lock, lock_path=lock_path, manifest=manifest, stale=stale)

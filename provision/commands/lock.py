@@ -1,0 +1,104 @@
+"""`sdprov lock [MANIFEST] [--check] [--upgrade [NAME ...]]`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from provision.commands.common import add_json
+from provision.console import Console
+from provision.errors import LockfileError
+from provision.lockfile import Lockfile, lock_path_for
+from provision.locking import is_fresh, lock_manifest
+from provision.manifest import DEFAULT_MANIFEST, load_manifest
+from provision.sources import SourceContext
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "lock",
+        help="resolve the manifest into its lockfile",
+        description="Resolve every manifest entry to an exact version, file, size and sha256. "
+        "Unchanged entries are not re-resolved; pinned entries never move.",
+    )
+    parser.add_argument(
+        "manifest", nargs="?", type=Path, help=f"manifest (default: {DEFAULT_MANIFEST})"
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 when the lock is missing or stale (for CI)",
+    )
+    parser.add_argument(
+        "--upgrade",
+        nargs="*",
+        metavar="NAME",
+        help="move unpinned entries (all, or the NAMEd ones) to their newest version",
+    )
+    parser.add_argument("--jobs", type=int, default=4, help="parallel resolutions (default 4)")
+    add_json(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, console: Console) -> int:
+    manifest_path: Path = args.manifest or DEFAULT_MANIFEST
+    manifest = load_manifest(manifest_path)
+    lock_path = lock_path_for(manifest_path)
+    try:
+        previous: Lockfile | None = Lockfile.load(lock_path)
+    except LockfileError:
+        if lock_path.exists() and not args.check:
+            raise  # a corrupt lock is reported, never silently replaced
+        previous = None
+    if args.check:
+        fresh = is_fresh(manifest, previous)
+        if args.json:
+            console.emit_json({"fresh": fresh, "lockfile": str(lock_path)})
+        if previous is None:
+            console.error(f"{lock_path}: missing; run `sdprov lock {manifest_path}`")
+            return 1
+        if not fresh:
+            console.error(
+                f"{lock_path} is stale: {manifest_path} changed since it was locked; "
+                f"run `sdprov lock {manifest_path}` and commit the result"
+            )
+            return 1
+        console.info(f"{lock_path} is up to date")
+        return 0
+    if is_fresh(manifest, previous) and args.upgrade is None:
+        assert previous is not None
+        console.info(f"{lock_path} is up to date ({len(previous.models)} models)")
+        if args.json:
+            console.emit_json({"changed": False, "resolved": [], "lockfile": str(lock_path)})
+        return 0
+    from provision.compat import compat_check  # heavy-ish; only when resolving
+
+    outcome = lock_manifest(
+        manifest,
+        previous,
+        SourceContext.from_env(),
+        upgrade=args.upgrade,
+        jobs=args.jobs,
+        compat_check=compat_check,
+    )
+    for warning in outcome.warnings:
+        console.warn(warning)
+    changed = outcome.lockfile.write(lock_path)
+    for path in outcome.resolved:
+        console.info(f"  resolved {path}")
+    verb = "wrote" if changed else "unchanged:"
+    console.info(
+        f"{verb} {lock_path} ({len(outcome.lockfile.models)} models, "
+        f"{len(outcome.resolved)} resolved, {len(outcome.reused)} kept)"
+    )
+    if args.json:
+        console.emit_json(
+            {
+                "changed": changed,
+                "lockfile": str(lock_path),
+                "resolved": outcome.resolved,
+                "kept": outcome.reused,
+                "warnings": outcome.warnings,
+            }
+        )
+    return 0

@@ -1,0 +1,55 @@
+"""`sdprov status [MANIFEST | --lock LOCKFILE] --models-root DIR [--check] [--json]`."""
+
+from __future__ import annotations
+
+import argparse
+
+from provision.commands.common import add_json, add_lock_source, add_models_root, load_lock_source
+from provision.console import Console
+from provision.status import DRIFT, Condition, status_rows
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "status",
+        help="show what is missing, modified or extra against the lock",
+        description="Compare a models folder with the lock. Exit 1 under --check on drift.",
+    )
+    add_lock_source(parser)
+    add_models_root(parser)
+    parser.add_argument("--check", action="store_true", help="exit 1 on any drift (for CI)")
+    parser.add_argument(
+        "--allow-extra",
+        action="store_true",
+        help="files the lock does not list are not drift (a shared folder with personal models)",
+    )
+    add_json(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, console: Console) -> int:
+    source = load_lock_source(args, allow_stale=True)
+    rows = status_rows(source.lock, args.models_root)
+    drift_kinds = DRIFT - ({Condition.EXTRA} if args.allow_extra else set())
+    drift = [r for r in rows if r.condition in drift_kinds]
+    if args.json:
+        console.emit_json(
+            {
+                "models_root": str(args.models_root),
+                "stale_lock": source.stale,
+                "drift": bool(drift) or source.stale,
+                "models": [r.to_json() for r in rows],
+            }
+        )
+    else:
+        if source.stale:
+            console.info(f"stale-lock  {source.lock_path}: run `sdprov lock`")
+        for row in rows:
+            base = row.base or "-"
+            detail = f"  ({row.detail})" if row.detail else ""
+            console.info(f"{row.condition.value:<10} {row.kind:<12} {base:<6} {row.path}{detail}")
+        counts = {c: sum(1 for r in rows if r.condition is c) for c in Condition}
+        console.info(", ".join(f"{n} {c.value}" for c, n in counts.items() if n) or "empty")
+    if args.check and (drift or source.stale):
+        return 1
+    return 0

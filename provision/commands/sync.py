@@ -1,0 +1,107 @@
+"""`sdprov sync [MANIFEST | --lock LOCKFILE] --models-root DIR [--dry-run] [--jobs N] [--json]`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from provision.commands.common import add_json, add_lock_source, add_models_root, load_lock_source
+from provision.console import Console, human_bytes, make_progress
+from provision.errors import UsageError
+from provision.lease import DEFAULT_TTL, Lease
+from provision.sources import SourceContext
+from provision.state import State
+from provision.sync import Act, PlaceCheck, Plan, apply, plan
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "sync",
+        help="make a models folder hold exactly the locked models",
+        description="Download, verify and place every locked model; remove the ones sdprov "
+        "placed that left the lock. Reads only the lockfile; never re-resolves.",
+    )
+    add_lock_source(parser)
+    add_models_root(parser)
+    parser.add_argument("--dry-run", action="store_true", help="print the plan and stop")
+    parser.add_argument("--jobs", type=int, default=4, help="parallel downloads (default 4)")
+    parser.add_argument(
+        "--lease-wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait this long for another sync on the same root to finish (default: fail at once)",
+    )
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    add_json(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, console: Console) -> int:
+    if args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    source = load_lock_source(args)
+    root: Path = args.models_root
+    root.mkdir(parents=True, exist_ok=True)
+    state = State(root)
+    if args.dry_run:
+        sync_plan = plan(source.lock, root, state)
+        _print_plan(console, sync_plan)
+        if args.json:
+            console.emit_json(
+                {
+                    "dry_run": True,
+                    "actions": [
+                        {"action": a.act.value, "path": a.path, "origin": a.origin}
+                        for a in sync_plan.actions
+                    ],
+                }
+            )
+        return 0
+    with Lease(state.lease_file, ttl=DEFAULT_TTL, wait=args.lease_wait) as lease:
+        sync_plan = plan(source.lock, root, state)
+        if not args.quiet:
+            _print_plan(console, sync_plan)
+        result = apply(
+            sync_plan,
+            root=root,
+            state=state,
+            ctx=SourceContext.from_env(),
+            lease=lease,
+            jobs=args.jobs,
+            progress=make_progress(console, quiet=args.quiet),
+            place_check=_place_check(),
+        )
+    summary = (
+        f"{len(result.downloaded)} downloaded, {len(result.adopted)} adopted, "
+        f"{len(result.moved)} moved, {len(result.removed)} removed, "
+        f"{len(result.kept)} unchanged"
+    )
+    for path in result.left_alone:
+        console.warn(f"{path}: changed since sdprov placed it; left in place and no longer tracked")
+    if args.json:
+        console.emit_json({"models_root": str(root), "lock_digest": source.lock.digest}
+                          | result.to_json())  # fmt: skip
+    if result.failures:
+        for path, message in sorted(result.failures.items()):
+            console.error(f"{path}: {message}")
+        console.error(f"sync incomplete: {len(result.failures)} failed; {summary}")
+        return 1
+    console.info(f"sync complete: {summary}")
+    return 0
+
+
+def _print_plan(console: Console, sync_plan: Plan) -> None:
+    changes = sync_plan.changes
+    for action in changes:
+        console.info(f"  {action.describe()}")
+    downloads = sync_plan.of(Act.DOWNLOAD)
+    console.info(
+        f"plan: {len(downloads)} to download ({human_bytes(sync_plan.download_bytes)}), "
+        f"{len(sync_plan.of(Act.VERIFY))} to verify, {len(sync_plan.of(Act.MOVE))} to move, "
+        f"{len(sync_plan.of(Act.REMOVE))} to remove, {len(sync_plan.of(Act.KEEP))} unchanged"
+    )
+
+
+def _place_check() -> PlaceCheck | None:
+    return None
