@@ -84,7 +84,7 @@ AIR_TYPES: Final = {
 }  # fmt: skip
 
 
-@dataclass(eq=False)
+@dataclass
 class FakeFile:
     id: int
     name: str  # Civitai's computed download file name, e.g. "add_detail.safetensors"
@@ -129,7 +129,7 @@ class FakeFile:
         return out  # BLAKE3 and AutoV3 omitted: no dependency for them
 
 
-@dataclass(eq=False)
+@dataclass
 class FakeVersion:
     id: int
     name: str
@@ -143,7 +143,7 @@ class FakeVersion:
     status: str = "Published"
 
 
-@dataclass(eq=False)
+@dataclass
 class FakeModel:
     id: int
     name: str
@@ -320,10 +320,9 @@ class CivitaiServer:
         return None
 
     def _token_valid(self, handler: FakeHandler) -> bool:
-        # The header wins over ?token=; an unknown token is anonymous, not an error.
-        given = handler.bearer_token()
-        if given is None and not handler.headers.get("Authorization"):
-            given = handler.query.get("token")
+        # `authorization?.split(' ')[1] ?? query.token`: the header wins over ?token= when it
+        # carries a token; an unknown token is anonymous, not an error.
+        given = handler.bearer_token() or handler.query.get("token")
         return self.token is not None and given == self.token
 
     # ----------------------------------------------------------------- JSON shapes

@@ -340,6 +340,10 @@ class FakeHandler(http.server.BaseHTTPRequestHandler):
     def setup(self) -> None:
         super().setup()
         self.server.track(self.connection, add=True)
+        if self.server.stopping.is_set():
+            # Accepted while stop() was cutting connections: cut this one too, or server_close()
+            # would wait for its read timeout.
+            self.connection.shutdown(socket.SHUT_RDWR)
 
     def finish(self) -> None:
         self.server.track(self.connection, add=False)

@@ -142,21 +142,26 @@ class HfServer:
         revision: str = "main",
         commit: str | None = None,
         lfs: bool = True,
+        sha256: str | None = None,
     ) -> str:
         """Commit one file on branch ``revision``; returns the new commit sha.
 
         Each call makes a new commit holding the branch's files plus this one (older commits
         stay resolvable). Passing an existing ``commit`` adds the file to that commit instead,
-        to build a multi-file commit with a chosen sha.
+        to build a multi-file commit with a chosen sha. ``sha256``, when the caller knows it,
+        spares hashing a multi-GB file at the first resolve (benchmarks).
         """
+        entry = HfFile(path, content, lfs)
+        if sha256 is not None:
+            entry.__dict__["sha256"] = sha256.lower()  # pre-fills the cached_property
         with self._lock:
             state = self._repos.setdefault(repo, HfRepo())
             parent = state.branches.get(revision)
             if commit is not None and commit in state.commits:
-                state.commits[commit][path] = HfFile(path, content, lfs)
+                state.commits[commit][path] = entry
             else:
                 files = dict(state.commits[parent]) if parent else {}
-                files[path] = HfFile(path, content, lfs)
+                files[path] = entry
                 commit = commit or _commit_sha(repo, revision, parent, path, content)
                 state.commits[commit] = files
             state.branches[revision] = commit
