@@ -225,18 +225,18 @@ class WebuiClient:
         generation. A file added in a subfolder does not change that mtime, so we bump it.
         """
         route = "/sdapi/v1/refresh-embeddings"
-        outcome = self._refresh(Kind.EMBEDDING, route)
-        if outcome.status is RefreshStatus.REFRESHED or "no such route" not in outcome.detail:
-            if outcome.status is RefreshStatus.FAILED:
-                # 500 here usually means no checkpoint could be loaded (it forces a model load).
-                return RefreshOutcome(
-                    kind=Kind.EMBEDDING,
-                    route=route,
-                    status=RefreshStatus.FAILED,
-                    detail=outcome.detail + " (refresh-embeddings loads a checkpoint first; "
-                    "check that one can load)",
-                )
-            return outcome
+        response = self._request("POST", route, timeout=REFRESH_TIMEOUT)
+        if response.status_code == 200:
+            return RefreshOutcome(kind=Kind.EMBEDDING, route=route, status=RefreshStatus.REFRESHED)
+        if response.status_code not in (404, 405):
+            # A 500 here usually means no checkpoint could load: the route forces a model load.
+            return RefreshOutcome(
+                kind=Kind.EMBEDDING,
+                route=route,
+                status=RefreshStatus.FAILED,
+                detail=f"HTTP {response.status_code} (refresh-embeddings loads a checkpoint "
+                "first; check that one can load)",
+            )
         if embeddings_dir is None or not embeddings_dir.is_dir():
             return RefreshOutcome(
                 kind=Kind.EMBEDDING,
