@@ -30,7 +30,7 @@ from provision.sources import ByteSource
 log = logging.getLogger(__name__)
 
 CHUNK: Final = 1 << 20
-QUEUE_CHUNKS: Final = 8  # bounds memory at ~8 MiB per download, whatever the file size
+QUEUE_CHUNKS: Final = 64  # network reads are <= 64 KiB: bounds memory at ~4 MiB per download
 ERROR_PAGE_TYPES: Final = ("text/html", "application/json", "text/plain", "application/xml")
 
 
@@ -143,7 +143,9 @@ def _receive(
             try:
                 # iter_raw skips a decode step; we asked for identity, but obey the server.
                 encoded = response.headers.get("content-encoding", "identity") != "identity"
-                chunks = response.iter_bytes(CHUNK) if encoded else response.iter_raw(CHUNK)
+                # No chunk size: bytes are handed on as they arrive, so an interrupted
+                # transfer keeps everything received before the break.
+                chunks = response.iter_bytes() if encoded else response.iter_raw()
                 for chunk in chunks:
                     writer.put(chunk)
                     have += len(chunk)

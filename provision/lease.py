@@ -115,7 +115,11 @@ class Lease:
 
     def _is_stale(self, current: LeaseInfo | None) -> bool:
         if current is not None:
-            return current.expires < time.time()
+            # A writer on this very host whose process is gone (kill -9, OOM) need not be
+            # waited for; other hosts' writers are judged by expiry alone.
+            return current.expires < time.time() or (
+                current.host == socket.gethostname() and not _pid_alive(current.pid)
+            )
         # Unreadable (being written, or garbage): stale only once it is older than a TTL.
         try:
             return self.path.stat().st_mtime + self.ttl < time.time()
@@ -168,6 +172,16 @@ class Lease:
         current = LeaseInfo.read(self.path)
         if current is not None and current.owner == self.owner:
             self.path.unlink(missing_ok=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _held_error(path: Path, current: LeaseInfo | None) -> LeaseHeld:
