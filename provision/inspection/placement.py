@@ -31,7 +31,12 @@ def describe_report(report: FileReport) -> str:
         text = f"{what} of unknown family" if kind is not FileKind.UNKNOWN else what
     else:
         text = f"{FAMILY_LABELS[family]} {what}"
-    return f"{'an' if text[0].lower() in 'aeiou' or text.startswith('SD') else 'a'} {text}"
+    return _article(text)
+
+
+def _article(text: str) -> str:
+    vowel_sound = text[0].lower() in "aeiou" or text.startswith("SD")  # "an SDXL ..."
+    return f"{'an' if vowel_sound else 'a'} {text}"
 
 
 def check_placement(report: FileReport, *, kind: Kind, family: Family, name: str) -> None:
@@ -41,10 +46,12 @@ def check_placement(report: FileReport, *, kind: Kind, family: Family, name: str
     family_clash = family_known and report.family != family.value
     if not (kind_clash or family_clash):
         return
-    expected = f"{family.value} {KIND_LABELS[FileKind(kind.value)]}"
+    label = KIND_LABELS[FileKind(kind.value)]
+    # "a sd1 LoRA" reads as the lockfile spells it; without a family, "an embedding".
+    expected = f"a {family.value} {label}" if family is not Family.OTHER else _article(label)
     evidence = "; ".join(report.evidence[1 : 1 + _EVIDENCE_SHOWN] or report.evidence)
     raise InspectionError(
-        f"{name}: the lock says a {expected}, but the file is {describe_report(report)} "
+        f"{name}: the lock says {expected}, but the file is {describe_report(report)} "
         f"(evidence: {evidence})",
         hint="the source mislabelled the file; fix the manifest entry (section, or `base:`) "
         "and run `sdprov lock`; the file was not placed",

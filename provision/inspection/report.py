@@ -23,6 +23,9 @@ from provision.kinds import file_format
 # would drown the report; they stay in the file.
 MAX_METADATA_VALUE: Final = 256
 _PREFIX_BYTES: Final = 16
+# First bytes that make a `.safetensors` name a lie worth reporting rather than a corrupt
+# header: a pickle's PROTO opcode, or text (an HTML error page, a JSON API error).
+_NOT_SAFETENSORS: Final = (b"\x80", b"<", b"{", b"[")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -63,7 +66,7 @@ def inspect_file(path: Path) -> FileReport:
     if prefix.startswith(b"PK\x03\x04"):
         fmt, tensors, metadata, note = FileFormat.PICKLE, *_read_pickle(path)
     elif safetensors.looks_like_safetensors(prefix) or (
-        by_name == FileFormat.SAFETENSORS and not prefix.startswith(b"\x80")
+        by_name == FileFormat.SAFETENSORS and not prefix.lstrip().startswith(_NOT_SAFETENSORS)
     ):
         header = safetensors.read_header(path)
         fmt, tensors, metadata = FileFormat.SAFETENSORS, header.tensors, header.metadata
