@@ -10,7 +10,9 @@ that holds it (async payloads are limited to 128 KB). The handler runs the stabl
 Tokens come from the function's environment (`CIVITAI_TOKEN`, `HF_TOKEN`, set from Pulumi secrets)
 and reach the CLI through its environment, never its arguments. A failed sync raises `SyncError`
 whose message is the CLI's own stderr; FC records it as the task's error and `pulumi up` shows it.
-On ECS, `SDPROV_WEBUI_URLS` lists WebUI base URLs to refresh after a sync (design.md §6).
+After a sync it seeds WebUI's hash cache (`sdprov webui seed-cache`, design.md §6), and on ECS
+refreshes the WebUIs listed in `SDPROV_WEBUI_URLS`; problems there are warnings in the result
+(the models are in place either way).
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ from provision.lockfile import Lockfile
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODELS_ROOT: Final = "/mnt/auto/sd/models"
+DEFAULT_DATA_DIR: Final = "/mnt/auto/sd"  # WebUI's --data-dir: its cache.json lives here
+DEFAULT_MODELS_ROOT: Final = f"{DEFAULT_DATA_DIR}/models"
 SECRET_ENV: Final = ("CIVITAI_TOKEN", "HF_TOKEN", "SDPROV_WEBUI_AUTH")
 REFRESH_ROUTES: Final = (
     "/sdapi/v1/refresh-checkpoints",
@@ -113,26 +116,52 @@ def _child_env(environ: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def run_sync(lock_text: str, models_root: str, environ: dict[str, str]) -> dict[str, Any]:
+def _cli(argv: list[str], environ: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "provision.cli", *argv],
+        env=_child_env(environ),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def _json_or_text(stdout: str, environ: dict[str, str]) -> Any:
+    try:
+        return json.loads(stdout) if stdout.strip() else {}
+    except ValueError:
+        return {"stdout": _scrub(stdout.strip(), environ)}
+
+
+def run_sync(
+    lock_text: str, models_root: str, data_dir: str, environ: dict[str, str]
+) -> dict[str, Any]:
+    """`sdprov sync`, then `sdprov webui seed-cache` so WebUI never re-hashes what we placed."""
     lock = Lockfile.parse(lock_text, "the sync payload")  # refuse a bad lock before any I/O
     with tempfile.TemporaryDirectory(prefix="sdprov-sync-") as tmp:
         lock_path = Path(tmp) / "models.lock.json"
         lock_path.write_text(lock_text, encoding="utf-8")
-        argv = [
-            sys.executable, "-m", "provision.cli", "sync",
-            "--lock", str(lock_path), "--models-root", models_root, "--json",
-        ]  # fmt: skip
-        proc = subprocess.run(
-            argv, env=_child_env(environ), capture_output=True, text=True, check=False
-        )
-    if proc.returncode != 0:
-        message = proc.stderr.strip() or proc.stdout.strip() or f"exit code {proc.returncode}"
-        raise SyncError(_scrub(message, environ))
-    try:
-        report: Any = json.loads(proc.stdout) if proc.stdout.strip() else {}
-    except ValueError:
-        report = {"stdout": _scrub(proc.stdout.strip(), environ)}
-    return {"lock_digest": lock.digest, "models": len(lock.models), "sync": report}
+        common = ["--lock", str(lock_path), "--models-root", models_root]
+        proc = _cli(["sync", *common, "--json"], environ)
+        if proc.returncode != 0:
+            message = proc.stderr.strip() or proc.stdout.strip() or f"exit {proc.returncode}"
+            raise SyncError(_scrub(message, environ))
+        report = _json_or_text(proc.stdout, environ)
+        seed_argv = ["webui", "seed-cache", *common, "--data-dir", data_dir, "--json"]
+        webui_urls = [u for u in environ.get("SDPROV_WEBUI_URLS", "").split(",") if u.strip()]
+        if webui_urls:  # ECS: refuse to write cache.json under a running WebUI 1.6
+            seed_argv += ["--webui", webui_urls[0].strip()]
+        seed = _cli(seed_argv, environ)
+    warnings: list[str] = []
+    if seed.returncode != 0:  # the models are in place; WebUI will hash them itself, slowly
+        warnings.append(_scrub("hash cache not seeded: " + seed.stderr.strip(), environ))
+    return {
+        "lock_digest": lock.digest,
+        "models": len(lock.models),
+        "sync": report,
+        "seed_cache": _json_or_text(seed.stdout, environ) if seed.returncode == 0 else None,
+        "warnings": warnings,
+    }
 
 
 def refresh_webuis(environ: dict[str, str], *, attempts: int = 6, delay: float = 10.0) -> list[str]:
@@ -164,6 +193,7 @@ def handler(event: bytes, context: Any) -> str:
     environ = dict(os.environ)
     lock_text = read_lock_text(event, context)
     models_root = environ.get("SDPROV_MODELS_ROOT", DEFAULT_MODELS_ROOT)
-    result = run_sync(lock_text, models_root, environ)
-    result["refresh_problems"] = refresh_webuis(environ)
+    data_dir = environ.get("SDPROV_DATA_DIR", DEFAULT_DATA_DIR)
+    result = run_sync(lock_text, models_root, data_dir, environ)
+    result["warnings"] += refresh_webuis(environ)
     return json.dumps(result, sort_keys=True)

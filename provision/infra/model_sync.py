@@ -22,15 +22,15 @@ import pulumi
 import pulumi.dynamic
 import pulumi_alicloud as alicloud
 
-from provision.cloudsync.handler import DEFAULT_MODELS_ROOT
+from provision.cloudsync.handler import DEFAULT_DATA_DIR, DEFAULT_MODELS_ROOT
 from provision.errors import InfraConfigError
-from provision.infra.config import MODELS_MOUNT_DIR, MODELS_ROOT
+from provision.infra.config import DATA_DIR, MODELS_MOUNT_DIR, MODELS_ROOT
 
 # FC 3.0 limits an async invocation's payload to 128 KB; stay clearly below it.
 INLINE_PAYLOAD_LIMIT: Final = 100 * 1024
 SYNC_FUNCTION_TIMEOUT: Final = 86400  # the FC maximum; the deploy waits sdprov:syncTimeoutSeconds
 
-assert DEFAULT_MODELS_ROOT == MODELS_ROOT  # the handler's default and the WebUI flags agree
+assert (DEFAULT_MODELS_ROOT, DEFAULT_DATA_DIR) == (MODELS_ROOT, DATA_DIR)  # handler == WebUI
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -171,6 +171,7 @@ class ModelSync(pulumi.ComponentResource):
                     "SDPROV_WEBUI_URLS": str(v[2]),
                     "SDPROV_WEBUI_AUTH": str(v[3]),
                     "SDPROV_MODELS_ROOT": MODELS_ROOT,
+                    "SDPROV_DATA_DIR": DATA_DIR,
                 }
             )
         )

@@ -10,8 +10,10 @@ lock: a changed environment makes FC replace its instances, so new ones list the
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 
 import pulumi
 import pulumi_alicloud as alicloud
@@ -23,7 +25,7 @@ from provision.infra.config import (
     WEBUI_PORT,
     TriggerAuth,
 )
-from provision.infra.webui_flags import auth_flags, join_args, webui_args
+from provision.webui.launch import webui_args, with_credentials
 
 HTTP_METHODS = ("GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS")
 
@@ -65,9 +67,20 @@ def trigger_config(auth: TriggerAuth, public_url: bool) -> str:
 
 
 def webui_environment(user: str, password: str, lock_digest: str) -> Mapping[str, str]:
-    flags = webui_args(MODELS_ROOT, DATA_DIR, port=WEBUI_PORT) + auth_flags(user, password)
+    """The WebUI function's environment. Holds the password: only ever inside a secret Output.
+
+    The image expands `$EXTRA_ARGS` unquoted (word splitting, no quote removal), so the
+    credentials cannot contain whitespace or quotes; say so without echoing them.
+    """
+    if any(c.isspace() or c in "'\"\\" for c in f"{user}:{password}"):
+        raise ValueError(
+            "sdprov:webuiUser/webuiPassword must not contain spaces or quotes: Alibaba's image "
+            "word-splits $EXTRA_ARGS"
+        )
+    flags = webui_args(PurePosixPath(MODELS_ROOT), PurePosixPath(DATA_DIR), port=WEBUI_PORT,
+                       auth=True)  # fmt: skip
     return {
-        "EXTRA_ARGS": join_args(flags),
+        "EXTRA_ARGS": shlex.join(with_credentials(flags, f"{user}:{password}")),
         "DISABLE_AGENT": "1",
         "SD_WEBUI_CACHE_FILE": f"{DATA_DIR}/cache.json",
         "SDPROV_LOCK_DIGEST": lock_digest,

@@ -3,8 +3,8 @@
 cloud-init installs the NFS client, mounts the NAS at /mnt/auto with Alibaba's documented NFSv4.0
 options (hard, timeo=600, retrans=2, noresvport; an fstab entry with `_netdev` so it comes back
 after a reboot), checks out A1111 at a pinned tag and runs it as the `sd-webui` systemd service
-with the same flags as the FC function. The WebUI login is in `/etc/sdprov/webui.env` (mode
-600), and the user data that carries it is a secret in Pulumi state.
+with the same flags as the FC function (`provision.webui.launch.webui_args`). The WebUI login
+is in `/etc/sdprov/webui.env` (mode 600); the user data that carries it is a secret in state.
 
 Reachability: only the VPC, plus `allowed_cidr` on port 7860 when configured (then the instance
 gets a public IP). Nothing is open to 0.0.0.0/0 unless someone writes exactly that.
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Final
 
 import pulumi
@@ -26,7 +27,7 @@ from provision.infra.config import (
     NAS_EXPORT_PATH,
     WEBUI_PORT,
 )
-from provision.infra.webui_flags import auth_flags, join_args, webui_args
+from provision.webui.launch import AUTH_ENV, render_shell, webui_args
 
 # Alibaba's documented NFSv4.0 mount options for General-purpose NAS (reference/alicloud.md §4).
 NFS_OPTIONS: Final = (
@@ -53,8 +54,11 @@ class WebuiInstanceArgs:
 
 def cloud_init(*, nas_domain: str, webui_version: str, user: str, password: str) -> str:
     """The instance's user data (cloud-config). Contains the WebUI password: keep it secret."""
-    flags = webui_args(MODELS_ROOT, DATA_DIR, port=WEBUI_PORT)
-    commandline = join_args([*flags, *auth_flags(user, password)])
+    flags = webui_args(PurePosixPath(MODELS_ROOT), PurePosixPath(DATA_DIR), port=WEBUI_PORT,
+                       auth=True)  # fmt: skip
+    # The flags name "$SDPROV_WEBUI_AUTH"; bash expands it from the 0600 environment file, so
+    # the password is in neither the unit nor the start script.
+    command = f"exec /bin/bash {WEBUI_DIR}/webui.sh -f {render_shell(flags)}"
     fstab = f"{nas_domain}:{NAS_EXPORT_PATH} {MODELS_MOUNT_DIR} nfs {NFS_OPTIONS},_netdev 0 0"
     return f"""#cloud-config
 packages: [nfs-common, git, python3-venv, python3-pip, libgl1, libglib2.0-0, google-perftools]
@@ -62,8 +66,13 @@ write_files:
   - path: /etc/sdprov/webui.env
     permissions: "0600"
     content: |
-      COMMANDLINE_ARGS={shlex.quote(commandline)}
+      {AUTH_ENV}={shlex.quote(f"{user}:{password}")}
       SD_WEBUI_CACHE_FILE={DATA_DIR}/cache.json
+  - path: /etc/sdprov/start-webui.sh
+    permissions: "0755"
+    content: |
+      #!/bin/bash
+      {command}
   - path: /etc/systemd/system/sd-webui.service
     permissions: "0644"
     content: |
@@ -75,7 +84,7 @@ write_files:
       [Service]
       EnvironmentFile=/etc/sdprov/webui.env
       WorkingDirectory={WEBUI_DIR}
-      ExecStart=/bin/bash {WEBUI_DIR}/webui.sh -f
+      ExecStart=/etc/sdprov/start-webui.sh
       Restart=on-failure
       RestartSec=10
       [Install]

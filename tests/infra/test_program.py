@@ -307,7 +307,11 @@ def test_ecs_instance_mount_and_reachability(ecs: Deployment) -> None:
         "noresvport" in user_data  # fmt: skip
     assert f"{MOUNT_DOMAIN}:/sdprov /mnt/auto nfs" in user_data
     assert "--ckpt-dir /mnt/auto/sd/models/Stable-diffusion" in user_data
-    assert "ExecStart=/bin/bash /opt/stable-diffusion-webui/webui.sh -f" in user_data
+    assert "ExecStart=/etc/sdprov/start-webui.sh" in user_data
+    assert "exec /bin/bash /opt/stable-diffusion-webui/webui.sh -f --api --listen" in user_data
+    assert '--gradio-auth "$SDPROV_WEBUI_AUTH"' in user_data
+    assert f"SDPROV_WEBUI_AUTH=admin:{PASSWORD}" in user_data  # only in the 0600 env file
+    assert user_data.count(PASSWORD) == 1
     assert instance["internetMaxBandwidthOut"] == 10
     assert instance["vswitchId"] == "network-vswitch_id"
     assert instance["securityGroups"] == ["network-sg_id"]
