@@ -2,8 +2,7 @@
 
 The lease is a small JSON file created with O_CREAT|O_EXCL (atomic on NFSv3+ and NFSv4),
 holding the owner and an expiry. A background thread renews it; a lease whose expiry has
-passed is taken over. Takeover renames the stale file away first (rename is atomic), then
-checks it really moved the stale lease it saw, so two takers cannot both win.
+passed (or whose writer on this same host is dead) is taken over, one taker at a time.
 """
 
 from __future__ import annotations
@@ -26,6 +25,7 @@ from provision.errors import LeaseHeld
 log = logging.getLogger(__name__)
 
 DEFAULT_TTL: Final = 60.0
+GUARD_TTL: Final = 30.0  # the takeover guard is held for milliseconds; older means its taker died
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -127,23 +127,37 @@ class Lease:
             return False  # gone meanwhile: just retry the create
 
     def _take_over(self, seen: LeaseInfo | None) -> None:
-        aside = self.path.with_name(f"{self.path.name}.stale-{uuid.uuid4().hex[:8]}")
+        """Remove a stale lease, under a short-lived O_EXCL takeover guard.
+
+        Only the guard holder may delete a lease, and only after re-reading it and finding
+        the same stale owner it judged; every contender then races on the O_EXCL create, which
+        exactly one wins. Without the guard, a slow taker could delete a lease that another
+        taker had just created.
+        """
+        guard = self.path.with_name(f"{self.path.name}.takeover")
         try:
-            self.path.rename(aside)
-        except FileNotFoundError:
-            return  # someone else moved it first; race for the create
-        moved = LeaseInfo.read(aside)
-        if seen is not None and moved is not None and moved.owner != seen.owner:
-            # We moved a fresh lease another taker had just created: put it back.
-            with contextlib.suppress(FileExistsError, FileNotFoundError):
-                os.link(aside, self.path)
-        else:
-            log.warning(
-                "taking over a stale lease on %s (owner %s)",
-                self.path.parent.parent,
-                seen.owner if seen else "unknown",
+            fd = os.open(guard, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            with contextlib.suppress(FileNotFoundError):
+                if guard.stat().st_mtime + GUARD_TTL < time.time():
+                    guard.unlink()  # a taker died inside the guard
+            time.sleep(0.01)
+            return
+        os.close(fd)
+        try:
+            again = LeaseInfo.read(self.path)
+            same = (again is None and seen is None) or (
+                again is not None and seen is not None and again.owner == seen.owner
             )
-        aside.unlink(missing_ok=True)
+            if same and self._is_stale(again):
+                log.warning(
+                    "taking over a stale lease on %s (owner %s)",
+                    self.path.parent.parent,
+                    seen.owner if seen else "unknown",
+                )
+                self.path.unlink(missing_ok=True)
+        finally:
+            guard.unlink(missing_ok=True)
 
     def _renew_loop(self) -> None:
         while not self._stop.wait(self.ttl / 3):

@@ -96,6 +96,8 @@ def load_yaml_with_positions(text: str, file: str) -> tuple[Any, Positions, list
         mark = exc.problem_mark or exc.context_mark
         where = _loc(file, mark) if mark else Location(file, 1, 1)
         detail = " ".join(str(part) for part in (exc.context, exc.problem) if part)
+        if "expected <block end>" in detail or "mapping values are not allowed" in detail:
+            detail = f"check the indentation and the '-' of list items ({detail})"
         return None, composer.positions, [ManifestProblem(where, f"invalid YAML: {detail}")]
     except yaml.YAMLError as exc:
         return (
