@@ -18,6 +18,7 @@ from provision.cloudsync.invoke import (
     task_id_for,
 )
 from tests.infra.fc_server import FcState, fc_server
+from tests.infra.mocks import import_alicloud
 
 DIGEST = "ab" * 32
 PAYLOAD = json.dumps({"version": 1, "models": []}).encode()
@@ -113,3 +114,27 @@ def test_task_ids_are_valid_fc_ids() -> None:
     task_id = task_id_for("f" * 64, 3)
     assert task_id[0].isalpha() and len(task_id) <= 128
     assert task_id == "sdprov-" + "f" * 40 + "-3"
+
+
+def test_the_pulumi_dynamic_provider_drives_the_same_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    import_alicloud()  # model_sync imports pulumi_alicloud
+    from provision.infra.model_sync import SyncRunProvider
+
+    for key, value in ENV.items():
+        monkeypatch.setenv(key, value)
+    provider = SyncRunProvider()
+    with fc_server() as (endpoint, state):
+        props = {
+            "function_name": "sdprov-dev-sync", "region": "cn-hangzhou", "endpoint": endpoint,
+            "protocol": "http", "lock_digest": DIGEST, "model_count": 0,
+            "payload": PAYLOAD.decode(), "timeout_seconds": 10, "poll_interval": 0.01,
+        }  # fmt: skip
+        created = provider.create(props)
+    assert created.id == task_id_for(DIGEST, 1)
+    assert created.outs is not None and created.outs["status"] == "Succeeded"
+    assert "s3cr3t-x" not in json.dumps(created.outs)  # credentials never reach state
+    assert [r["body"] for r in state.requests if r["method"] == "POST"] == [PAYLOAD]
+    same = provider.diff(created.id, created.outs, dict(props))
+    assert same.changes is False  # same lock: no update, no invocation
+    moved = provider.diff(created.id, created.outs, {**props, "lock_digest": "cd" * 32})
+    assert moved.changes is True and not moved.replaces
