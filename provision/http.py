@@ -19,7 +19,7 @@ import urllib.parse
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Final, TypeVar
+from typing import Any, Final, Protocol, TypeVar
 
 import httpx
 
@@ -57,6 +57,21 @@ class RetryPolicy:
             return min(seconds, self.max_retry_after)
         backoff = min(self.max_delay, self.base_delay * 2.0**attempt)
         return backoff * (0.5 + random.random() / 2)  # jitter: many hosts share one NAS sync
+
+
+class ResponseLike(Protocol):
+    """What error mapping needs of a response: httpx.Response or transfer.RawResponse."""
+
+    status_code: int
+
+    @property
+    def headers(self) -> httpx.Headers: ...
+    @property
+    def url(self) -> Any: ...
+    @property
+    def text(self) -> str: ...
+    def read(self) -> bytes: ...
+    def close(self) -> None: ...
 
 
 class TransientHTTPError(Exception):
@@ -147,7 +162,7 @@ def _has_request(exc: httpx.RequestError) -> bool:
     return True
 
 
-def check_transient(response: httpx.Response) -> None:
+def check_transient(response: ResponseLike) -> None:
     """Raise TransientHTTPError for statuses worth retrying (after closing the response)."""
     if response.status_code == 429 or response.status_code >= 500:
         retry_after = response.headers.get("Retry-After")

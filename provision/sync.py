@@ -338,8 +338,7 @@ def _materialise(
         source=byte_source(entry, ctx),
         before_place=check_before_place,
     )
-    with ctx.client() as client:
-        fetch(job, client=client, retry=ctx.retry, progress=sink)
+    fetch(job, retry=ctx.retry, progress=sink)
     state.record(entry.path, entry.sha256)
     return "downloaded"
 

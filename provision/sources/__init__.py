@@ -16,6 +16,7 @@ import httpx
 
 from provision.http import RetryPolicy, make_client
 from provision.kinds import Family, Kind
+from provision.transfer import RawResponse
 
 DEFAULT_CIVITAI_URL: Final = "https://civitai.com"
 DEFAULT_HF_ENDPOINT: Final = "https://huggingface.co"
@@ -42,7 +43,7 @@ class ByteSource(Protocol):
         """A redacted, human description (no tokens, no signed URLs)."""
         ...
 
-    def open(self, client: httpx.Client, offset: int) -> AbstractContextManager[httpx.Response]:
+    def open(self, offset: int) -> AbstractContextManager[RawResponse]:
         """A streaming response: 206 from `offset`, or 200 from 0 when Range is ignored."""
         ...
 

@@ -24,11 +24,19 @@ from provision.errors import (
     SdprovError,
     SourceError,
 )
-from provision.http import check_transient, open_following, origin_of, redact, retrying
+from provision.http import (
+    ResponseLike,
+    check_transient,
+    open_following,
+    origin_of,
+    redact,
+    retrying,
+)
 from provision.kinds import AIR_ECOSYSTEMS, Family, Kind, family_of_civitai_base
 from provision.lockfile import LockEntry
 from provision.refs import CIVITAI_HOSTS, CivitaiRef
 from provision.sources import ResolvedFile, SourceContext
+from provision.transfer import RawResponse, open_stream
 
 # Civitai ModelType → the kind folder it belongs in (LyCORIS is `LoCon`).
 MODEL_TYPE_KINDS: Final[dict[str, Kind]] = {
@@ -51,7 +59,7 @@ def _token_hosts(ctx: SourceContext) -> frozenset[str]:
     return frozenset({origin_of(ctx.civitai_url), *(f"{h}:443" for h in CIVITAI_HOSTS)})
 
 
-def _body(response: httpx.Response) -> dict[str, Any]:
+def _body(response: ResponseLike) -> dict[str, Any]:
     try:
         response.read()
         data = json.loads(response.text)
@@ -60,7 +68,7 @@ def _body(response: httpx.Response) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def error_for(response: httpx.Response, what: str) -> SdprovError:
+def error_for(response: ResponseLike, what: str) -> SdprovError:
     """Map a final Civitai error status to an error that says what to do."""
     body = _body(response)
     message = str(body.get("message") or body.get("error") or "").strip()
@@ -163,7 +171,7 @@ def resolve(
             f"{what}: Civitai has not hashed file {chosen.get('id')} yet (scan pending)",
             hint="retry later, or give the expected `sha256:` in the manifest",
         )
-    size = probe_size(client, ctx, version_id, int(chosen["id"]), what)
+    size = probe_size(ctx, version_id, int(chosen["id"]), what)
     base_model = version.get("baseModel")
     family = family_of_civitai_base(base_model)
     if family is Family.OTHER and ref.air_ecosystem in AIR_ECOSYSTEMS:
@@ -255,14 +263,12 @@ def download_url(ctx: SourceContext, version_id: int, file_id: int) -> str:
     return f"{ctx.civitai_url}/api/download/models/{version_id}?fileId={file_id}"
 
 
-def probe_size(
-    client: httpx.Client, ctx: SourceContext, version_id: int, file_id: int, what: str
-) -> int:
+def probe_size(ctx: SourceContext, version_id: int, file_id: int, what: str) -> int:
     """The exact byte size, from `Content-Range` of a one-byte request through the 307."""
     source = CivitaiBytes(ctx=ctx, version_id=version_id, file_id=file_id, what=what)
 
     def attempt() -> int:
-        with source.open(client, 0, probe=True) as response:
+        with source.open(0, probe=True) as response:
             if response.status_code == 206:
                 total = response.headers.get("content-range", "").rpartition("/")[2]
                 if total.isdigit():
@@ -301,16 +307,14 @@ class CivitaiBytes:
         return f"civitai version {self.version_id} file {self.file_id}"
 
     @contextmanager
-    def open(
-        self, client: httpx.Client, offset: int, *, probe: bool = False
-    ) -> Iterator[httpx.Response]:
-        headers = {"Accept-Encoding": "identity"}
+    def open(self, offset: int, *, probe: bool = False) -> Iterator[RawResponse]:
+        headers: dict[str, str] = {}
         if probe:
             headers["Range"] = "bytes=0-0"
         elif offset:
             headers["Range"] = f"bytes={offset}-"
         if self.signed_url is not None:
-            with open_following(client, self.signed_url, headers=headers) as response:
+            with open_stream(self.signed_url, headers=headers) as response:
                 if response.status_code in (200, 206):
                     yield response
                     return
@@ -319,8 +323,8 @@ class CivitaiBytes:
             self.signed_url = None
         url = download_url(self.ctx, self.version_id, self.file_id)
         token_hosts = _token_hosts(self.ctx)
-        with open_following(
-            client, url, headers=headers, token=self.ctx.civitai_token, token_hosts=token_hosts
+        with open_stream(
+            url, headers=headers, token=self.ctx.civitai_token, token_hosts=token_hosts
         ) as response:
             check_transient(response)
             if response.status_code not in (200, 206):

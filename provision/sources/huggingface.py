@@ -19,11 +19,12 @@ from typing import Any, Final
 import httpx
 
 from provision.errors import AccessDenied, AuthRequired, NotFound, SdprovError, SourceError
-from provision.http import check_transient, open_following, origin_of, redact, retrying
+from provision.http import ResponseLike, check_transient, origin_of, redact, retrying
 from provision.kinds import Family
 from provision.lockfile import LockEntry
 from provision.refs import HfRef
-from provision.sources import ResolvedFile, SourceContext
+from provision.sources import ByteSource, ResolvedFile, SourceContext
+from provision.transfer import RawResponse, open_stream
 
 _SHA256: Final = re.compile(r"^[0-9a-f]{64}$")
 AUTH_HINT: Final = "set HF_TOKEN to a token from huggingface.co/settings/tokens"
@@ -34,7 +35,7 @@ def resolve_url(ctx: SourceContext, repo: str, revision: str, path: str) -> str:
     return f"{ctx.hf_endpoint}/{repo}/resolve/{rev}/{urllib.parse.quote(path)}"
 
 
-def error_for(response: httpx.Response, what: str) -> SdprovError:
+def error_for(response: ResponseLike, what: str) -> SdprovError:
     code = response.headers.get("X-Error-Code", "")
     message = response.headers.get("X-Error-Message", "")
     status = response.status_code
@@ -107,7 +108,7 @@ def resolve(
     else:
         # Not an LFS file: only a git sha1 is published. Hash the (small) file once.
         pinned = HfBytes(ctx=ctx, repo=ref.repo, commit=commit, path=ref.path, what=what)
-        sha, size = hash_remote(client, pinned, ctx, what)
+        sha, size = hash_remote(pinned, ctx, what)
     return ResolvedFile(
         file_name=ref.path.rsplit("/", 1)[-1],
         size=size,
@@ -118,18 +119,17 @@ def resolve(
     )
 
 
-def hash_remote(
-    client: httpx.Client, source: HfBytes | Any, ctx: SourceContext, what: str
-) -> tuple[str, int]:
+def hash_remote(source: ByteSource, ctx: SourceContext, what: str) -> tuple[str, int]:
     """Stream a whole remote file once to learn its sha256 and size (memory stays flat)."""
 
     def attempt() -> tuple[str, int]:
         digest = hashlib.sha256()
         size = 0
-        with source.open(client, 0) as response:
-            for chunk in response.iter_bytes(1 << 20):
-                digest.update(chunk)
-                size += len(chunk)
+        buffer = memoryview(bytearray(1 << 20))
+        with source.open(0) as response:
+            while n := response.readinto(buffer):
+                digest.update(buffer[:n])
+                size += n
         return digest.hexdigest(), size
 
     try:
@@ -165,13 +165,10 @@ class HfBytes:
         return f"hf {self.repo}/{self.path}@{self.commit[:12]}"
 
     @contextmanager
-    def open(self, client: httpx.Client, offset: int) -> Iterator[httpx.Response]:
-        headers = {"Accept-Encoding": "identity"}
-        if offset:
-            headers["Range"] = f"bytes={offset}-"
+    def open(self, offset: int) -> Iterator[RawResponse]:
+        headers = {"Range": f"bytes={offset}-"} if offset else {}
         url = resolve_url(self.ctx, self.repo, self.commit, self.path)
-        with open_following(
-            client,
+        with open_stream(
             url,
             headers=headers,
             token=self.ctx.hf_token,

@@ -9,15 +9,16 @@ from dataclasses import dataclass
 import httpx
 
 from provision.errors import ChecksumMismatch, NotFound, SdprovError, SourceError
-from provision.http import check_transient, open_following, redact, retrying
+from provision.http import ResponseLike, check_transient, open_following, redact, retrying
 from provision.kinds import Family
 from provision.lockfile import LockEntry
 from provision.refs import UrlRef, file_name_of_url
 from provision.sources import ResolvedFile, SourceContext
 from provision.sources.huggingface import hash_remote
+from provision.transfer import RawResponse, open_stream
 
 
-def error_for(response: httpx.Response, what: str) -> SdprovError:
+def error_for(response: ResponseLike, what: str) -> SdprovError:
     status = response.status_code
     where = redact(str(response.url))
     if status in (404, 410):
@@ -38,11 +39,9 @@ class UrlBytes:
         return redact(self.url)
 
     @contextmanager
-    def open(self, client: httpx.Client, offset: int) -> Iterator[httpx.Response]:
-        headers = {"Accept-Encoding": "identity"}
-        if offset:
-            headers["Range"] = f"bytes={offset}-"
-        with open_following(client, self.url, headers=headers) as response:
+    def open(self, offset: int) -> Iterator[RawResponse]:
+        headers = {"Range": f"bytes={offset}-"} if offset else {}
+        with open_stream(self.url, headers=headers) as response:
             check_transient(response)
             if response.status_code not in (200, 206):
                 raise error_for(response, self.what)
@@ -74,7 +73,7 @@ def resolve(
         raise SourceError(f"{what}: cannot reach {redact(ref.url)} ({type(exc).__name__})") from exc
     if size is None:
         # No usable HEAD (presigned GET-only URLs refuse it): read it once and check the hash.
-        actual, size = hash_remote(client, source, ctx, what)
+        actual, size = hash_remote(source, ctx, what)
         if actual != sha256:
             raise ChecksumMismatch(f"{what} ({redact(ref.url)})", sha256, actual)
     return ResolvedFile(

@@ -117,21 +117,20 @@ def test_expired_signed_url_is_re_resolved(
     entry = lock.by_path()[CKPT]
     ctx = SourceContext(civitai_url=civitai.api_url, civitai_token=TOKEN)
     source = CivitaiBytes.for_entry(entry, ctx)
-    with ctx.client() as client:
-        with source.open(client, 0) as response:
-            assert response.status_code == 200
-        assert source.signed_url is not None  # cached for the resume
-        civitai.expire_signed_urls()
-        civitai.clear_requests()
-        job = DownloadJob(
-            key=entry.path,
-            dest=locked / entry.path,
-            partial=tmp_path / "partial",
-            size=entry.size,
-            sha256=entry.sha256,
-            source=source,
-        )
-        fetch(job, client=client, retry=ctx.retry)
+    with source.open(0) as response:
+        assert response.status_code == 200
+    assert source.signed_url is not None  # cached for the resume
+    civitai.expire_signed_urls()
+    civitai.clear_requests()
+    job = DownloadJob(
+        key=entry.path,
+        dest=locked / entry.path,
+        partial=tmp_path / "partial",
+        size=entry.size,
+        sha256=entry.sha256,
+        source=source,
+    )
+    fetch(job, retry=ctx.retry)
     hosts = [(r.host, r.path.split("/")[1]) for r in civitai.requests]
     assert hosts[0] == ("storage", "file")  # the stale signed URL was tried first ...
     assert ("api", "api") in hosts[1:]  # ... then a fresh one came from the API
