@@ -8,6 +8,7 @@ are ever removed. The folder also holds partial downloads and the writer lease; 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -100,5 +101,8 @@ class State:
         }
         write_text_atomic(self.file, json.dumps(raw, indent=1, sort_keys=True) + "\n")
 
-    def partial_path(self, sha256: str) -> Path:
-        return self.partial_dir / sha256
+    def partial_path(self, sha256: str, path: str) -> Path:
+        # Keyed by content and target: two entries with the same bytes (one VAE under two
+        # names) download side by side without sharing a file.
+        tag = hashlib.sha256(path.encode()).hexdigest()[:12]
+        return self.partial_dir / f"{sha256}.{tag}"

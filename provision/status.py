@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from provision.errors import SdprovError
+from provision.inspection import inspect_file
 from provision.kinds import KIND_EXTENSIONS, Kind
 from provision.lockfile import Lockfile
 from provision.state import STATE_DIR, State
@@ -91,13 +93,13 @@ def status_rows(lock: Lockfile, root: Path) -> list[StatusRow]:
     for path in _model_files(root):
         if path in locked:
             continue
-        kind = path.split("/", 1)[0]
+        kind, family = _inspect(root / path)
         rows.append(
             StatusRow(
                 path=path,
                 condition=Condition.EXTRA,
-                kind=next((k.value for k in Kind if k.folder == kind), "unknown"),
-                base="",
+                kind=kind,
+                base=family,
                 placed_by_sdprov=path in state.placed,
                 detail="placed by sdprov, no longer locked"
                 if path in state.placed
@@ -105,6 +107,16 @@ def status_rows(lock: Lockfile, root: Path) -> list[StatusRow]:
             )
         )
     return rows
+
+
+def _inspect(path: Path) -> tuple[str, str]:
+    """Kind and family of a file the lock does not describe, from its header (cheap)."""
+    try:
+        report = inspect_file(path)
+    except SdprovError:
+        return "unreadable", ""
+    kind = f"{report.kind}/{report.variant}" if report.variant else report.kind
+    return kind, report.family
 
 
 def _model_files(root: Path) -> list[str]:

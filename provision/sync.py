@@ -332,7 +332,7 @@ def _materialise(
     job = DownloadJob(
         key=entry.path,
         dest=dest,
-        partial=state.partial_path(entry.sha256),
+        partial=state.partial_path(entry.sha256, entry.path),
         size=entry.size,
         sha256=entry.sha256,
         source=byte_source(entry, ctx),

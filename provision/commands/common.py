@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,3 +63,24 @@ def load_lock_source(args: argparse.Namespace, *, allow_stale: bool = False) -> 
             str(manifest_path), str(lock_path), "the manifest changed since it was locked"
         )
     return LockSource(lock=lock, lock_path=lock_path, manifest=manifest, stale=stale)
+
+
+def add_webui(parser: argparse.ArgumentParser, *, action: str) -> None:
+    parser.add_argument(
+        "--webui",
+        metavar="URL",
+        help=f"a running WebUI (http://host:7860) to {action}",
+    )
+    parser.add_argument(
+        "--webui-auth",
+        metavar="USER:PASS",
+        help="WebUI --api-auth credentials (prefer the SDPROV_WEBUI_AUTH environment variable: "
+        "arguments are visible to other users in `ps`)",
+    )
+
+
+def webui_auth(args: argparse.Namespace) -> tuple[str, str] | None:
+    from provision.webui.client import parse_auth
+
+    text = args.webui_auth or os.environ.get("SDPROV_WEBUI_AUTH")
+    return parse_auth(text) if text else None

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from provision.commands.common import add_json, add_lock_source, add_models_root, load_lock_source
+from provision.commands.common import (
+    add_json,
+    add_lock_source,
+    add_models_root,
+    add_webui,
+    load_lock_source,
+    webui_auth,
+)
 from provision.console import Console
 from provision.status import DRIFT, Condition, status_rows
 
@@ -23,6 +30,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="files the lock does not list are not drift (a shared folder with personal models)",
     )
+    add_webui(parser, action="compare with what it lists (read-only: no refresh)")
     add_json(parser)
     parser.set_defaults(func=run)
 
@@ -32,22 +40,43 @@ def run(args: argparse.Namespace, console: Console) -> int:
     rows = status_rows(source.lock, args.models_root)
     drift_kinds = DRIFT - ({Condition.EXTRA} if args.allow_extra else set())
     drift = [r for r in rows if r.condition in drift_kinds]
+    webui: dict[str, tuple[str, str]] = {}
+    if args.webui:
+        from provision.webui.verify import status_rows as webui_rows
+
+        for web in webui_rows(source.lock, args.models_root, args.webui, webui_auth(args)):
+            webui[web.path] = (web.webui.value, web.detail)
+            if web.webui.is_problem:
+                drift.append(next(r for r in rows if r.path == web.path))
     if args.json:
+        models = []
+        for row in rows:
+            raw = row.to_json()
+            if args.webui and row.path in webui:
+                raw["webui"], raw["webui_detail"] = webui[row.path]
+            models.append(raw)
         console.emit_json(
             {
                 "models_root": str(args.models_root),
                 "stale_lock": source.stale,
                 "drift": bool(drift) or source.stale,
-                "models": [r.to_json() for r in rows],
+                "models": models,
             }
         )
     else:
         if source.stale:
             console.info(f"stale-lock  {source.lock_path}: run `sdprov lock`")
+        header = f"{'disk':<10} {'kind':<12} {'base':<7}" + (f" {'webui':<16}" if webui else "")
+        console.info(f"{header} path")
         for row in rows:
             base = row.base or "-"
-            detail = f"  ({row.detail})" if row.detail else ""
-            console.info(f"{row.condition.value:<10} {row.kind:<12} {base:<6} {row.path}{detail}")
+            web_status, web_detail = webui.get(row.path, ("-", ""))
+            details = [d for d in (row.detail, web_detail) if d]
+            detail = f"  ({'; '.join(details)})" if details else ""
+            web_cell = f" {web_status:<16}" if webui else ""
+            console.info(
+                f"{row.condition.value:<10} {row.kind:<12} {base:<7}{web_cell} {row.path}{detail}"
+            )
         counts = {c: sum(1 for r in rows if r.condition is c) for c in Condition}
         console.info(", ".join(f"{n} {c.value}" for c, n in counts.items() if n) or "empty")
     if args.check and (drift or source.stale):

@@ -5,10 +5,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from provision.commands.common import add_json, add_lock_source, add_models_root, load_lock_source
+from provision.commands.common import (
+    add_json,
+    add_lock_source,
+    add_models_root,
+    add_webui,
+    load_lock_source,
+    webui_auth,
+)
 from provision.console import Console, human_bytes, make_progress
 from provision.errors import UsageError
 from provision.lease import DEFAULT_TTL, Lease
+from provision.lockfile import Lockfile
 from provision.sources import SourceContext
 from provision.state import State
 from provision.sync import Act, PlaceCheck, Plan, apply, plan
@@ -33,6 +41,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="wait this long for another sync on the same root to finish (default: fail at once)",
     )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    add_webui(parser, action="rescan after the sync, then check that it lists every model")
     add_json(parser)
     parser.set_defaults(func=run)
 
@@ -79,16 +88,41 @@ def run(args: argparse.Namespace, console: Console) -> int:
     )
     for path in result.left_alone:
         console.warn(f"{path}: changed since sdprov placed it; left in place and no longer tracked")
+    webui_ok = True
+    report: dict[str, object] = {"models_root": str(root), "lock_digest": source.lock.digest}
+    if args.webui:
+        webui_ok, report["webui"] = _tell_webui(args, console, source.lock, root)
     if args.json:
-        console.emit_json({"models_root": str(root), "lock_digest": source.lock.digest}
-                          | result.to_json())  # fmt: skip
+        console.emit_json(report | result.to_json())
     if result.failures:
         for path, message in sorted(result.failures.items()):
-            console.error(f"{path}: {message}")
+            console.error(message if message.startswith(path) else f"{path}: {message}")
         console.error(f"sync incomplete: {len(result.failures)} failed; {summary}")
         return 1
     console.info(f"sync complete: {summary}")
-    return 0
+    return 0 if webui_ok else 1
+
+
+def _tell_webui(
+    args: argparse.Namespace, console: Console, lock: Lockfile, root: Path
+) -> tuple[bool, dict[str, object]]:
+    """Rescan, then read WebUI's lists back: a locked model it does not list is a failure."""
+    from provision.webui.verify import refresh_and_verify
+
+    report = refresh_and_verify(lock, root, args.webui, webui_auth(args))
+    for refresh in report.refreshes:
+        route = refresh.route or "(no route)"
+        detail = f": {refresh.detail}" if refresh.detail else ""
+        console.info(
+            f"  webui refresh {refresh.kind.value:<12} {route} {refresh.status.value}{detail}"
+        )
+    for note in report.notes:
+        console.info(f"  webui note: {note}")
+    for row in report.problems:
+        console.error(f"webui: {row.path}: {row.status.value}: {row.reason}")
+    listed = sum(1 for row in report.rows if not row.problem)
+    console.info(f"webui: {listed} of {len(report.rows)} locked models listed")
+    return report.ok, report.to_json()
 
 
 def _print_plan(console: Console, sync_plan: Plan) -> None:
@@ -103,5 +137,7 @@ def _print_plan(console: Console, sync_plan: Plan) -> None:
     )
 
 
-def _place_check() -> PlaceCheck | None:
-    return None
+def _place_check() -> PlaceCheck:
+    from provision.gate import check_before_place
+
+    return check_before_place
