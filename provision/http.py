@@ -170,6 +170,38 @@ def check_transient(response: ResponseLike) -> None:
         raise TransientHTTPError(response.status_code, retry_after, redact(str(response.url)))
 
 
+R = TypeVar("R", bound=ResponseLike)
+
+
+def follow_redirects(
+    url: str,
+    send: Callable[[str, dict[str, str]], R],
+    *,
+    headers: dict[str, str] | None = None,
+    token: str | None = None,
+    token_hosts: Collection[str] = (),  # origins (`host:port`, see origin_of)
+) -> R:
+    """Send `url` and follow redirects by hand; return the first non-redirect response, open.
+
+    `Authorization: Bearer <token>` goes only to origins in `token_hosts`: a redirect to a
+    storage host (R2/B2/CDN) goes without it, because those reject or leak it.
+    """
+    current = url
+    for _ in range(MAX_REDIRECTS + 1):
+        send_headers = dict(headers or {})
+        if token and origin_of(current) in token_hosts:
+            send_headers["Authorization"] = f"Bearer {token}"
+        response = send(current, send_headers)
+        if response.status_code in REDIRECT_CODES and "location" in response.headers:
+            target = urllib.parse.urljoin(current, response.headers["location"])
+            response.close()
+            log.debug("redirect %s -> %s", redact(current), redact(target))
+            current = target
+            continue
+        return response
+    raise httpx.TooManyRedirects(f"more than {MAX_REDIRECTS} redirects from {redact(url)}")
+
+
 @contextmanager
 def open_following(
     client: httpx.Client,
@@ -178,30 +210,16 @@ def open_following(
     method: str = "GET",
     headers: dict[str, str] | None = None,
     token: str | None = None,
-    token_hosts: Collection[str] = (),  # origins (`host:port`, see origin_of)
+    token_hosts: Collection[str] = (),
 ) -> Iterator[httpx.Response]:
-    """Stream `url`, following redirects by hand.
+    """Stream `url` with httpx (API calls), following redirects; see follow_redirects."""
 
-    `Authorization: Bearer <token>` is sent only to origins in `token_hosts`: a redirect to a
-    storage host (R2/B2/CDN) goes without it, because those reject or leak it. The final
-    response (2xx or an error status) is yielded open, for streaming; the caller maps it.
-    """
-    current = url
-    for _ in range(MAX_REDIRECTS + 1):
-        send_headers = dict(headers or {})
-        if token and origin_of(current) in token_hosts:
-            send_headers["Authorization"] = f"Bearer {token}"
-        request = client.build_request(method, current, headers=send_headers)
-        response = client.send(request, stream=True)
-        if response.status_code in REDIRECT_CODES and "location" in response.headers:
-            target = urllib.parse.urljoin(current, response.headers["location"])
-            response.close()
-            log.debug("redirect %s -> %s", redact(current), redact(target))
-            current = target
-            continue
-        try:
-            yield response
-        finally:
-            response.close()
-        return
-    raise httpx.TooManyRedirects(f"more than {MAX_REDIRECTS} redirects from {redact(url)}")
+    def send(target: str, send_headers: dict[str, str]) -> httpx.Response:
+        request = client.build_request(method, target, headers=send_headers)
+        return client.send(request, stream=True)
+
+    response = follow_redirects(url, send, headers=headers, token=token, token_hosts=token_hosts)
+    try:
+        yield response
+    finally:
+        response.close()

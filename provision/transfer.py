@@ -20,7 +20,7 @@ from typing import Final
 
 import httpx
 
-from provision.http import MAX_REDIRECTS, REDIRECT_CODES, USER_AGENT, origin_of, redact
+from provision.http import USER_AGENT, follow_redirects, redact
 
 READ_TIMEOUT: Final = 60.0
 
@@ -145,20 +145,15 @@ def open_stream(
     token_hosts: Collection[str] = (),
 ) -> Iterator[RawResponse]:
     """Like provision.http.open_following, for bulk bytes."""
-    current = url
-    for _ in range(MAX_REDIRECTS + 1):
-        send = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity", **(headers or {})}
-        if token and origin_of(current) in token_hosts:
-            send["Authorization"] = f"Bearer {token}"
-        response = _send(current, method, send)
-        if response.status_code in REDIRECT_CODES and "location" in response.headers:
-            target = urllib.parse.urljoin(current, response.headers["location"])
-            response.close()
-            current = target
-            continue
-        try:
-            yield response
-        finally:
-            response.close()
-        return
-    raise httpx.TooManyRedirects(f"more than {MAX_REDIRECTS} redirects from {redact(url)}")
+    base = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity", **(headers or {})}
+    response = follow_redirects(
+        url,
+        lambda target, send_headers: _send(target, method, send_headers),
+        headers=base,
+        token=token,
+        token_hosts=token_hosts,
+    )
+    try:
+        yield response
+    finally:
+        response.close()

@@ -24,7 +24,8 @@ import pulumi_alicloud as alicloud
 
 from provision.cloudsync.handler import DEFAULT_DATA_DIR, DEFAULT_MODELS_ROOT
 from provision.errors import InfraConfigError
-from provision.infra.config import DATA_DIR, MODELS_MOUNT_DIR, MODELS_ROOT
+from provision.infra.config import DATA_DIR, MODELS_ROOT
+from provision.infra.fc_placement import FunctionPlacement
 
 # FC 3.0 limits an async invocation's payload to 128 KB; stay clearly below it.
 INLINE_PAYLOAD_LIMIT: Final = 100 * 1024
@@ -39,12 +40,7 @@ class ModelSyncArgs:
     region: str
     code_zip_b64: str
     role_arn: pulumi.Input[str]
-    vpc_id: pulumi.Input[str]
-    vswitch_id: pulumi.Input[str]
-    security_group_id: pulumi.Input[str]
-    nas_server_addr: pulumi.Input[str]
-    log_project: pulumi.Input[str]
-    logstore: pulumi.Input[str]
+    placement: FunctionPlacement  # VPC, NAS at /mnt/auto, logs
     civitai_token: pulumi.Input[str]
     hf_token: pulumi.Input[str]
     lock_text: str
@@ -191,28 +187,9 @@ class ModelSync(pulumi.ComponentResource):
                 internet_access=True,  # Civitai and Hugging Face
                 role=args.role_arn,
                 environment_variables=env,
-                vpc_config=alicloud.fc.V3FunctionVpcConfigArgs(
-                    vpc_id=args.vpc_id,
-                    vswitch_ids=[args.vswitch_id],
-                    security_group_id=args.security_group_id,
-                ),
-                nas_config=alicloud.fc.V3FunctionNasConfigArgs(
-                    user_id=0,
-                    group_id=0,
-                    mount_points=[
-                        alicloud.fc.V3FunctionNasConfigMountPointArgs(
-                            server_addr=args.nas_server_addr,
-                            mount_dir=MODELS_MOUNT_DIR,
-                            enable_tls=False,
-                        )
-                    ],
-                ),
-                log_config=alicloud.fc.V3FunctionLogConfigArgs(
-                    project=args.log_project,
-                    logstore=args.logstore,
-                    enable_request_metrics=True,
-                    log_begin_rule="DefaultRegex",
-                ),
+                vpc_config=args.placement.vpc_config(),
+                nas_config=args.placement.nas_config(),
+                log_config=args.placement.log_config(instance_metrics=False),
             ),
             opts=pulumi.ResourceOptions(
                 parent=self, additional_secret_outputs=["environmentVariables"]

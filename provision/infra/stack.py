@@ -8,6 +8,7 @@ import pulumi
 import pulumi_alicloud as alicloud
 
 from provision.infra.config import StackConfig, Target
+from provision.infra.fc_placement import FunctionPlacement
 from provision.infra.function_role import FunctionRole, FunctionRoleArgs
 from provision.infra.log_store import LogStore, LogStoreArgs
 from provision.infra.model_store import ModelStore, ModelStoreArgs
@@ -57,6 +58,14 @@ def build_stack(cfg: StackConfig, lock: Lockfile, *, sync_code_b64: str) -> Stac
             vswitch_cidr=network.vswitch_cidr,
         ),
     )
+    placement = FunctionPlacement(
+        vpc_id=network.vpc_id,
+        vswitch_id=network.vswitch_id,
+        security_group_id=network.security_group_id,
+        nas_server_addr=store.server_addr,
+        log_project=logs.project_name,
+        logstore=logs.logstore_name,
+    )
     instance: WebuiInstance | None = None
     if cfg.target is Target.ECS:
         assert cfg.ecs_image_id is not None  # read_config enforces it for ecs
@@ -82,12 +91,7 @@ def build_stack(cfg: StackConfig, lock: Lockfile, *, sync_code_b64: str) -> Stac
             region=cfg.region,
             code_zip_b64=sync_code_b64,
             role_arn=role.arn,
-            vpc_id=network.vpc_id,
-            vswitch_id=network.vswitch_id,
-            security_group_id=network.security_group_id,
-            nas_server_addr=store.server_addr,
-            log_project=logs.project_name,
-            logstore=logs.logstore_name,
+            placement=placement,
             civitai_token=cfg.civitai_token,
             hf_token=cfg.hf_token,
             lock_text=lock.render(),
@@ -115,12 +119,7 @@ def build_stack(cfg: StackConfig, lock: Lockfile, *, sync_code_b64: str) -> Stac
                 cpu=cfg.cpu,
                 memory_mb=cfg.memory_mb,
                 role_arn=role.arn,
-                vpc_id=network.vpc_id,
-                vswitch_id=network.vswitch_id,
-                security_group_id=network.security_group_id,
-                nas_server_addr=store.server_addr,
-                log_project=logs.project_name,
-                logstore=logs.logstore_name,
+                placement=placement,
                 webui_user=cfg.webui_user,
                 webui_password=cfg.webui_password,
                 lock_digest=sync.lock_digest,  # roll instances only after the sync succeeded

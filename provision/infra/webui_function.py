@@ -20,11 +20,11 @@ import pulumi_alicloud as alicloud
 
 from provision.infra.config import (
     DATA_DIR,
-    MODELS_MOUNT_DIR,
     MODELS_ROOT,
     WEBUI_PORT,
     TriggerAuth,
 )
+from provision.infra.fc_placement import FunctionPlacement
 from provision.webui.launch import webui_args, with_credentials
 
 HTTP_METHODS = ("GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS")
@@ -39,12 +39,7 @@ class WebuiFunctionArgs:
     cpu: float
     memory_mb: int
     role_arn: pulumi.Input[str]
-    vpc_id: pulumi.Input[str]
-    vswitch_id: pulumi.Input[str]
-    security_group_id: pulumi.Input[str]
-    nas_server_addr: pulumi.Input[str]
-    log_project: pulumi.Input[str]
-    logstore: pulumi.Input[str]
+    placement: FunctionPlacement  # VPC, NAS at /mnt/auto, logs
     webui_user: str
     webui_password: pulumi.Input[str]
     lock_digest: pulumi.Input[str]
@@ -122,29 +117,9 @@ class WebuiFunction(pulumi.ComponentResource):
                 internet_access=True,
                 role=args.role_arn,
                 environment_variables=env,
-                vpc_config=alicloud.fc.V3FunctionVpcConfigArgs(
-                    vpc_id=args.vpc_id,
-                    vswitch_ids=[args.vswitch_id],
-                    security_group_id=args.security_group_id,
-                ),
-                nas_config=alicloud.fc.V3FunctionNasConfigArgs(
-                    user_id=0,
-                    group_id=0,
-                    mount_points=[
-                        alicloud.fc.V3FunctionNasConfigMountPointArgs(
-                            server_addr=args.nas_server_addr,
-                            mount_dir=MODELS_MOUNT_DIR,
-                            enable_tls=False,
-                        )
-                    ],
-                ),
-                log_config=alicloud.fc.V3FunctionLogConfigArgs(
-                    project=args.log_project,
-                    logstore=args.logstore,
-                    enable_request_metrics=True,
-                    enable_instance_metrics=True,
-                    log_begin_rule="DefaultRegex",
-                ),
+                vpc_config=args.placement.vpc_config(),
+                nas_config=args.placement.nas_config(),
+                log_config=args.placement.log_config(instance_metrics=True),
             ),
             opts=pulumi.ResourceOptions(
                 parent=self, additional_secret_outputs=["environmentVariables"]
