@@ -119,6 +119,7 @@ def build(tmp: Path, civitai: CivitaiServer, hf: HfServer) -> Catalog:
         "madebyollin/sdxl-vae-fp16-fix",
         "sdxl_vae.safetensors",
         src / "sdxl_vae.safetensors",
+        commit="207b116dae70ace3637169f1ddd2434b91b3a8cd",  # fixed: the demo's lock outlives runs
     )
     return Catalog(files=src)
 
