@@ -14,7 +14,7 @@ def test_demo_locks_and_syncs_offline_and_is_repeatable(tmp_path: Path) -> None:
     manifest = tmp_path / "demo.yaml"
     shutil.copy(ROOT / "manifests" / "demo.yaml", manifest)
     models = tmp_path / "models"
-    for run in range(2):
+    for _ in range(2):
         proc = subprocess.run(
             [sys.executable, "-m", "tests.demo", "--manifest", str(manifest),
              "--models-root", str(models)],
