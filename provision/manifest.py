@@ -16,14 +16,15 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path, PurePosixPath
-from typing import Any, Final
-
-import jsonschema
+from typing import TYPE_CHECKING, Any, Final
 
 from provision.errors import Location, ManifestError, ManifestProblem
 from provision.kinds import KIND_SECTIONS, NAMED_BY_BASENAME, SECTION_KINDS, Family, Kind
 from provision.refs import CivitaiRef, HfRef, SourceRef, UrlRef, parse_civitai, parse_hf, parse_url
 from provision.yamlpos import PathKey, Positions, load_yaml_with_positions
+
+if TYPE_CHECKING:
+    from jsonschema import ValidationError
 
 DEFAULT_MANIFEST: Final = Path("manifests/models.yaml")
 SOURCE_KEYS: Final = ("civitai", "hf", "url")
@@ -145,6 +146,8 @@ def _schema_problems(data: Any, positions: Positions) -> tuple[list[ManifestProb
         sections = ", ".join(KIND_SECTIONS.values())
         message = f"the manifest must be a mapping with sections {sections}"
         return [ManifestProblem(where, message)], {()}
+    import jsonschema  # here, not at the top: sync and status rarely parse a manifest
+
     validator = jsonschema.Draft202012Validator(manifest_schema())
     problems: list[ManifestProblem] = []
     broken: set[PathKey] = set()
@@ -162,7 +165,7 @@ def _field_name(path: PathKey) -> str:
     return text or "manifest"
 
 
-def _translate(error: jsonschema.ValidationError, positions: Positions) -> list[ManifestProblem]:
+def _translate(error: ValidationError, positions: Positions) -> list[ManifestProblem]:
     path: PathKey = tuple(error.absolute_path)
     field = _field_name(path)
     where = positions.of(path)

@@ -8,8 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from provision.errors import StaleLockError, UsageError
-from provision.lockfile import Lockfile, lock_path_for
-from provision.locking import is_fresh
+from provision.lockfile import Lockfile, lock_path_for, sha256_bytes
 from provision.manifest import DEFAULT_MANIFEST, Manifest, load_manifest
 
 
@@ -54,11 +53,21 @@ def load_lock_source(args: argparse.Namespace, *, allow_stale: bool = False) -> 
             lock=Lockfile.load(args.lock), lock_path=args.lock, manifest=None, stale=False
         )
     manifest_path: Path = args.manifest or DEFAULT_MANIFEST
-    manifest = load_manifest(manifest_path)
     lock_path = lock_path_for(manifest_path)
-    lock = Lockfile.load(lock_path)
-    stale = not is_fresh(manifest, lock)
-    if stale and not allow_stale:
+    try:
+        raw = manifest_path.read_bytes()
+    except FileNotFoundError:
+        raw = None
+    lock = Lockfile.load(lock_path) if raw is not None and lock_path.exists() else None
+    if raw is not None and lock is not None and sha256_bytes(raw) == lock.manifest_sha256:
+        # The lock was written from exactly these bytes, which were valid then: no need to
+        # parse them again (keeps YAML and JSON Schema off the sync path).
+        return LockSource(lock=lock, lock_path=lock_path, manifest=None, stale=False)
+    manifest = load_manifest(manifest_path)  # reports a broken manifest as such (exit 2)
+    if lock is None:
+        lock = Lockfile.load(lock_path)
+    stale = True
+    if not allow_stale:
         raise StaleLockError(
             str(manifest_path), str(lock_path), "the manifest changed since it was locked"
         )
