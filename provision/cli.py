@@ -15,7 +15,7 @@ from typing import Final
 
 from provision import __version__
 from provision.console import Console
-from provision.errors import SdprovError
+from provision.errors import ManifestError, SdprovError
 
 COMMAND_MODULES: Final[tuple[str, ...]] = (
     "provision.commands.lock",
@@ -50,6 +50,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     console = Console(json_mode=bool(getattr(args, "json", False)))
     try:
         code: int = args.func(args, console)
+    except ManifestError as exc:
+        console.info(exc.render())  # already `file:line:col: error: …`, one per line
+        return exc.exit_code
     except SdprovError as exc:
         console.error(exc.render())
         return exc.exit_code

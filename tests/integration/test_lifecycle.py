@@ -199,3 +199,19 @@ def test_lock_check_for_ci(cli: Cli, civitai: CivitaiServer, hf: HfServer, tmp_p
     cli.run("lock")  # only the digest changes: no entry is re-resolved
     assert civitai.requests == []
     cli.run("lock", "--check")
+
+
+def test_two_loras_resolving_to_one_file_name_fail_lock(
+    cli: Cli, civitai: CivitaiServer, hf: HfServer, tmp_path: Path
+) -> None:
+    build(tmp_path, civitai, hf)
+    # Both versions of model 122359 ship a file called add-detail-xl.safetensors.
+    (tmp_path / "manifests" / "models.yaml").write_text(
+        "loras:\n  - civitai: 122359@135000\n  - civitai: 122359@135867\n    subfolder: v2\n"
+    )
+    out = cli.run("lock", check=2)
+    assert out.stderr.startswith(
+        "manifests/models.yaml:3:5: error: loras[1]: resolves to Lora/v2/add-detail-xl.safetensors"
+    )
+    assert "WebUI names loras by file name alone" in out.stderr
+    assert not (tmp_path / "manifests" / "models.lock.json").exists()
