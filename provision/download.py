@@ -65,6 +65,12 @@ class DownloadJob:
     sha256: str
     source: ByteSource
     before_place: Callable[[Path], None] | None = None  # inspection: raise to refuse the file
+    cancel: threading.Event | None = None  # set on Ctrl-C: stop at the next buffer
+
+
+class Cancelled(DownloadError):
+    def __init__(self, key: str, have: int) -> None:
+        super().__init__(f"{key}: interrupted after {have} bytes; the next run resumes")
 
 
 class _RestartFromZero(Exception):
@@ -145,6 +151,8 @@ def _receive(
             writer = _Writer(out, digest)
             try:
                 while True:
+                    if job.cancel is not None and job.cancel.is_set():
+                        raise Cancelled(job.key, have)
                     buffer = writer.free_buffer()
                     n = response.readinto(buffer)
                     if not n:

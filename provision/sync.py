@@ -13,6 +13,7 @@ import hashlib
 import logging
 import os
 import shutil
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -245,22 +246,33 @@ def apply(
         _move(action, root, state, result)
     work = sync_plan.of(Act.DOWNLOAD, Act.VERIFY)
     sink.start(len(work), sum(a.entry.size for a in work if a.entry))
+    cancel = threading.Event()
     with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="sdprov-dl") as pool:
         futures = {
-            pool.submit(_materialise, a, root, state, ctx, lease, sink, place_check): a
+            pool.submit(_materialise, a, root, state, ctx, lease, sink, place_check, cancel): a
             for a in work
         }
-        for future in as_completed(futures):
-            action = futures[future]
-            try:
-                outcome = future.result()
-            except SdprovError as exc:
-                result.failures[action.path] = exc.render()
-                sink.file_finished(action.path, False, exc.message)
-                continue
-            (result.adopted if outcome == "adopted" else result.downloaded).append(action.path)
-            sink.file_finished(action.path, True, outcome)
-    sink.finish()
+        try:
+            for future in as_completed(futures):
+                action = futures[future]
+                try:
+                    outcome = future.result()
+                except SdprovError as exc:
+                    result.failures[action.path] = exc.render()
+                    sink.file_finished(action.path, False, exc.message)
+                    continue
+                done = result.adopted if outcome == "adopted" else result.downloaded
+                done.append(action.path)
+                sink.file_finished(action.path, True, outcome)
+        except BaseException:
+            # Ctrl-C: stop the workers at their next buffer instead of waiting for every file;
+            # what they fetched stays in .sdprov/partial for the next run.
+            cancel.set()
+            for future in futures:
+                future.cancel()
+            raise
+        finally:
+            sink.finish()
     for action in sync_plan.of(Act.REMOVE):
         lease.check()
         _remove(action, root, state, result)
@@ -303,6 +315,7 @@ def _materialise(
     lease: Lease,
     sink: Progress,
     place_check: PlaceCheck | None,
+    cancel: threading.Event,
 ) -> str:
     entry = action.entry
     assert entry is not None
@@ -337,6 +350,7 @@ def _materialise(
         sha256=entry.sha256,
         source=byte_source(entry, ctx),
         before_place=check_before_place,
+        cancel=cancel,
     )
     fetch(job, retry=ctx.retry, progress=sink)
     state.record(entry.path, entry.sha256)

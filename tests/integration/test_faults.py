@@ -209,3 +209,28 @@ def test_final_errors_say_what_to_do(
     if setup == "require_auth":
         assert "CIVITAI_TOKEN" in out.stderr
     assert not (tmp_path / "manifests" / "models.lock.json").exists()
+
+
+def test_ctrl_c_stops_promptly_and_keeps_the_partial(
+    cli: Cli, civitai: CivitaiServer, locked: Path
+) -> None:
+    import signal
+    import time
+
+    civitai.faults.throttle_bps = 2_000_000  # the checkpoint alone would take ~5 s
+    proc = cli.popen("sync", "--models-root", str(locked), "--jobs", "1")
+    partial_dir = locked / ".sdprov" / "partial"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if partial_dir.exists() and any(p.stat().st_size > 500_000 for p in partial_dir.glob("*")):
+            break
+        time.sleep(0.02)
+    started = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=20)
+    assert time.monotonic() - started < 5
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    assert CKPT not in _kind_folder_files(locked)
+    assert any(p.stat().st_size > 500_000 for p in partial_dir.glob("*"))
+    assert not (locked / ".sdprov" / "lease").exists()  # released on the way out
