@@ -138,16 +138,6 @@ class LeaseHeld(SdprovError):
     """Another sdprov process is writing to the same models root."""
 
 
-class SyncFailed(SdprovError):
-    """Some models failed to sync; the others were placed. Carries one line per failure."""
-
-    def __init__(self, failures: list[str]) -> None:
-        self.failures = failures
-        super().__init__(
-            f"{len(failures)} model(s) failed to sync:\n" + "\n".join(f"  {f}" for f in failures)
-        )
-
-
 class InspectionError(SdprovError):
     """A file's own bytes contradict what the lock says, or it is unsafe to place."""
 

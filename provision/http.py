@@ -146,20 +146,15 @@ def retrying(
 
 
 def describe_transient(exc: BaseException) -> str:
+    """`HTTP 503 from <redacted url>`, or the transport error's type and redacted URL."""
     if isinstance(exc, TransientHTTPError):
         return str(exc)
     name = type(exc).__name__
-    return f"{name} ({redact(str(exc.request.url))})" if isinstance(
-        exc, httpx.RequestError
-    ) and _has_request(exc) else name  # fmt: skip
-
-
-def _has_request(exc: httpx.RequestError) -> bool:
     try:
-        exc.request  # noqa: B018 - httpx raises RuntimeError when no request is attached
-    except RuntimeError:
-        return False
-    return True
+        url = exc.request.url if isinstance(exc, httpx.RequestError) else None
+    except RuntimeError:  # httpx raises this when no request is attached (our byte path)
+        url = None
+    return f"{name} ({redact(str(url))})" if url is not None else name
 
 
 def check_transient(response: ResponseLike) -> None:

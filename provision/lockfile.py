@@ -158,17 +158,17 @@ class Lockfile:
         models = raw.get("models")
         if not isinstance(models, list):
             raise LockfileError(f"{where}: `models` must be a list")
-        entries = tuple(
-            LockEntry.from_raw(m, f"{where}: models[{i}]") if isinstance(m, dict)
-            else _bad_entry(where, i)
-            for i, m in enumerate(models)
-        )  # fmt: skip
+        entries: list[LockEntry] = []
+        for i, raw_entry in enumerate(models):
+            if not isinstance(raw_entry, dict):
+                raise LockfileError(f"{where}: models[{i}] must be an object")
+            entries.append(LockEntry.from_raw(raw_entry, f"{where}: models[{i}]"))
         seen: set[str] = set()
         for entry in entries:
             if entry.path in seen:
                 raise LockfileError(f"{where}: two entries share the path {entry.path}")
             seen.add(entry.path)
-        return cls(manifest_sha256=str(raw.get("manifest_sha256", "")), models=entries)
+        return cls(manifest_sha256=str(raw.get("manifest_sha256", "")), models=tuple(entries))
 
     @classmethod
     def load(cls, path: Path) -> Lockfile:
@@ -190,10 +190,6 @@ class Lockfile:
             pass
         write_text_atomic(path, text)
         return True
-
-
-def _bad_entry(where: str, index: int) -> LockEntry:
-    raise LockfileError(f"{where}: models[{index}] must be an object")
 
 
 def write_text_atomic(path: Path, text: str) -> None:

@@ -20,7 +20,7 @@ from provision.errors import (
     SdprovError,
     UsageError,
 )
-from provision.kinds import NAMED_BY_BASENAME, PICKLE_EXTENSIONS, Family, file_format
+from provision.kinds import NAMED_BY_BASENAME, PICKLE_EXTENSIONS, file_format
 from provision.lockfile import LockEntry, Lockfile
 from provision.manifest import Manifest, ModelSpec
 from provision.refs import CivitaiRef, HfRef, UrlRef
@@ -243,7 +243,3 @@ def _path_collisions(manifest: Manifest, entries: list[LockEntry]) -> list[Manif
         seen_paths[entry.path.lower()] = entry
         seen_names[(entry.kind.value, PurePosixPath(entry.path).name.lower())] = entry
     return problems
-
-
-def family_label(family: Family, base_model: str | None) -> str:
-    return f"{family.value} ({base_model})" if base_model else family.value
