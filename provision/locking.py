@@ -20,11 +20,14 @@ from provision.errors import (
     SdprovError,
     UsageError,
 )
-from provision.kinds import NAMED_BY_BASENAME, PICKLE_EXTENSIONS, file_format
+from provision.inspection import FileReport, describe_report
+from provision.kinds import NAMED_BY_BASENAME, PICKLE_EXTENSIONS, Family, Kind, file_format
 from provision.lockfile import LockEntry, Lockfile
 from provision.manifest import Manifest, ModelSpec
 from provision.refs import CivitaiRef, HfRef, UrlRef
+from provision.remote_inspect import inspect_remote
 from provision.sources import ResolvedFile, SourceContext, civitai, huggingface, url
+from provision.sources.registry import byte_source
 
 # Lock-time compatibility check hook (see provision.inspection): returns problems as text.
 CompatCheck = Callable[[Manifest, list[LockEntry]], list[tuple[ModelSpec, str]]]
@@ -63,7 +66,7 @@ def lock_manifest(
             kept[i] = entry
         else:
             todo.append(i)
-    outcome_resolved: dict[int, ResolvedFile] = {}
+    outcome_resolved: dict[int, Resolution] = {}
     failures: list[str] = []
     if todo:
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
@@ -131,7 +134,19 @@ def _check_upgrade_names(
         )
 
 
-def _resolve(spec: ModelSpec, ctx: SourceContext) -> ResolvedFile:
+def _resolve(spec: ModelSpec, ctx: SourceContext) -> Resolution:
+    resolved = _resolve_source(spec, ctx)
+    source = byte_source(resolved.source, ctx, spec.label)
+    return Resolution(file=resolved, report=inspect_remote(resolved, source, ctx, spec.label))
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    file: ResolvedFile
+    report: FileReport | None  # what the file's own header says (safetensors only)
+
+
+def _resolve_source(spec: ModelSpec, ctx: SourceContext) -> ResolvedFile:
     what = spec.label
     with ctx.client() as client:
         source = spec.source
@@ -163,10 +178,12 @@ def _resolve(spec: ModelSpec, ctx: SourceContext) -> ResolvedFile:
 
 
 def _to_entry(
-    spec: ModelSpec, resolved: ResolvedFile, problems: list[ManifestProblem]
+    spec: ModelSpec, resolution: Resolution, problems: list[ManifestProblem]
 ) -> LockEntry | None:
     def problem(message: str) -> None:
         problems.append(ManifestProblem(spec.location, f"{spec.label}: {message}"))
+
+    resolved, report = resolution.file, resolution.report
 
     source_name = PurePosixPath(resolved.file_name)
     ext = source_name.suffix.lower()
@@ -193,11 +210,34 @@ def _to_entry(
             f"the manifest says sha256 {spec.sha256} but the source has {resolved.sha256}; "
             "the source changed or the manifest is wrong"
         )
+    if report is not None and report.kind not in ("unknown", spec.kind.value):
+        problem(
+            f"the file itself is {describe_report(report)}, not a {spec.kind.value} "
+            f"(evidence: {'; '.join(report.evidence[1:3])}); "
+            + (
+                f"list it under `{Kind(report.kind).section}`"
+                if report.kind in Kind.__members__.values()
+                else f"WebUI does not load it from {spec.kind.folder}/"
+            )
+        )
     if len(problems) > count:
         return None
     stem = spec.name.removesuffix(ext) if spec.name else source_name.stem
     path = spec.folder() / f"{stem}{ext}"
-    base = spec.base or resolved.base
+    # The family the file's tensors declare wins over the source's label; a `base:` in the
+    # manifest wins over both (the user knows better, e.g. a merge our rules misread).
+    file_family = _family_of(report)
+    base = spec.base or file_family or resolved.base
+    extra = dict(resolved.extra)
+    if spec.base:
+        extra["base_declared"] = True
+    if report is not None:
+        extra["inspected"] = {
+            "kind": report.kind,
+            "variant": report.variant,
+            "family": report.family,
+            "flags": list(report.flags),
+        }
     return LockEntry(
         name=stem,
         kind=spec.kind,
@@ -210,8 +250,14 @@ def _to_entry(
         entry_digest=spec.digest,
         allow_pickle=spec.allow_pickle,
         base_model=resolved.base_model,
-        extra=resolved.extra | ({"base_declared": True} if spec.base else {}),
+        extra=extra,
     )
+
+
+def _family_of(report: FileReport | None) -> Family | None:
+    if report is None or report.family not in Family.__members__.values():
+        return None
+    return Family(report.family)
 
 
 def _path_collisions(manifest: Manifest, entries: list[LockEntry]) -> list[ManifestProblem]:

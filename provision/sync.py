@@ -25,10 +25,8 @@ from provision.errors import SdprovError
 from provision.kinds import Kind
 from provision.lease import Lease
 from provision.lockfile import LockEntry, Lockfile
-from provision.sources import ByteSource, SourceContext
-from provision.sources.civitai import CivitaiBytes
-from provision.sources.huggingface import HfBytes
-from provision.sources.url import UrlBytes
+from provision.sources import SourceContext
+from provision.sources.registry import byte_source
 from provision.state import State
 
 log = logging.getLogger(__name__)
@@ -173,17 +171,6 @@ def _plan_entry(
         reason=f"a file sdprov did not place is there ({stat.st_size} bytes, locked "
         f"{entry.size}); move it away or give the entry another `name:`",
     )
-
-
-def byte_source(entry: LockEntry, ctx: SourceContext) -> ByteSource:
-    kind = entry.source_type
-    if kind == "civitai":
-        return CivitaiBytes.for_entry(entry, ctx)
-    if kind == "hf":
-        return HfBytes.for_entry(entry, ctx)
-    if kind == "url":
-        return UrlBytes.for_entry(entry, ctx)
-    raise SdprovError(f"{entry.path}: unknown source type {kind!r} in the lock")
 
 
 def sha256_file(path: Path) -> str:
@@ -348,7 +335,7 @@ def _materialise(
         partial=state.partial_path(entry.sha256, entry.path),
         size=entry.size,
         sha256=entry.sha256,
-        source=byte_source(entry, ctx),
+        source=byte_source(entry.source, ctx, entry.path),
         before_place=check_before_place,
         cancel=cancel,
     )

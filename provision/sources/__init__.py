@@ -34,6 +34,7 @@ class ResolvedFile:
     source: dict[str, Any]
     declared_kind: Kind | None = None  # the kind the source labels it with, when it says
     extra: dict[str, Any] = field(default_factory=dict)
+    head: bytes = b""  # the file's first bytes, when resolving already fetched them
 
 
 class ByteSource(Protocol):
@@ -43,9 +44,16 @@ class ByteSource(Protocol):
         """A redacted, human description (no tokens, no signed URLs)."""
         ...
 
-    def open(self, offset: int) -> AbstractContextManager[RawResponse]:
-        """A streaming response: 206 from `offset`, or 200 from 0 when Range is ignored."""
+    def open(self, offset: int, end: int | None = None) -> AbstractContextManager[RawResponse]:
+        """A streaming response: 206 for bytes `offset`..`end` (inclusive; open-ended when
+        None), or 200 from 0 when the server ignores Range."""
         ...
+
+
+def range_header(offset: int, end: int | None) -> dict[str, str]:
+    if end is not None:
+        return {"Range": f"bytes={offset}-{end}"}
+    return {"Range": f"bytes={offset}-"} if offset else {}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -35,7 +35,8 @@ from provision.http import (
 from provision.kinds import AIR_ECOSYSTEMS, Family, Kind, family_of_civitai_base
 from provision.lockfile import LockEntry
 from provision.refs import CIVITAI_HOSTS, CivitaiRef
-from provision.sources import ResolvedFile, SourceContext
+from provision.sources import ResolvedFile, SourceContext, range_header
+from provision.sources.peek import peek
 from provision.transfer import RawResponse, open_stream
 
 # Civitai ModelType → the kind folder it belongs in (LyCORIS is `LoCon`).
@@ -171,7 +172,10 @@ def resolve(
             f"{what}: Civitai has not hashed file {chosen.get('id')} yet (scan pending)",
             hint="retry later, or give the expected `sha256:` in the manifest",
         )
-    size = probe_size(ctx, version_id, int(chosen["id"]), what)
+    # One ranged request through the 307 gives the exact size (`sizeKB` is a rounded float),
+    # the first bytes for inspection, and proof the file is downloadable with this token.
+    peeked = peek(CivitaiBytes(ctx=ctx, version_id=version_id, file_id=int(chosen["id"]),
+                               what=what), ctx, what)  # fmt: skip
     base_model = version.get("baseModel")
     family = family_of_civitai_base(base_model)
     if family is Family.OTHER and ref.air_ecosystem in AIR_ECOSYSTEMS:
@@ -204,13 +208,14 @@ def resolve(
     extra["civitai_scan"] = {k: v for k, v in scans.items() if v is not None}
     return ResolvedFile(
         file_name=str(chosen["name"]),
-        size=size,
+        size=peeked.size,
         sha256=sha,
         base=family,
         base_model=base_model,
         source=source,
         declared_kind=MODEL_TYPE_KINDS.get(model_type),
         extra=extra,
+        head=peeked.head,
     )
 
 
@@ -263,27 +268,6 @@ def download_url(ctx: SourceContext, version_id: int, file_id: int) -> str:
     return f"{ctx.civitai_url}/api/download/models/{version_id}?fileId={file_id}"
 
 
-def probe_size(ctx: SourceContext, version_id: int, file_id: int, what: str) -> int:
-    """The exact byte size, from `Content-Range` of a one-byte request through the 307."""
-    source = CivitaiBytes(ctx=ctx, version_id=version_id, file_id=file_id, what=what)
-
-    def attempt() -> int:
-        with source.open(0, probe=True) as response:
-            if response.status_code == 206:
-                total = response.headers.get("content-range", "").rpartition("/")[2]
-                if total.isdigit():
-                    return int(total)
-            length = response.headers.get("content-length", "")
-            if response.status_code == 200 and length.isdigit():
-                return int(length)
-            raise SourceError(f"{what}: the download server did not say how large the file is")
-
-    try:
-        return retrying(attempt, policy=ctx.retry, what=what)
-    except httpx.TransportError as exc:
-        raise SourceError(f"{what}: cannot reach Civitai ({type(exc).__name__})") from exc
-
-
 @dataclass(slots=True, kw_only=True)
 class CivitaiBytes:
     """The locked file of a version, fetched via `/api/download/models/{v}?fileId={f}`."""
@@ -307,12 +291,8 @@ class CivitaiBytes:
         return f"civitai version {self.version_id} file {self.file_id}"
 
     @contextmanager
-    def open(self, offset: int, *, probe: bool = False) -> Iterator[RawResponse]:
-        headers: dict[str, str] = {}
-        if probe:
-            headers["Range"] = "bytes=0-0"
-        elif offset:
-            headers["Range"] = f"bytes={offset}-"
+    def open(self, offset: int, end: int | None = None) -> Iterator[RawResponse]:
+        headers = range_header(offset, end)
         if self.signed_url is not None:
             with open_stream(self.signed_url, headers=headers) as response:
                 if response.status_code in (200, 206):

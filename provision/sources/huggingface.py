@@ -23,7 +23,7 @@ from provision.http import ResponseLike, check_transient, origin_of, redact, ret
 from provision.kinds import Family
 from provision.lockfile import LockEntry
 from provision.refs import HfRef
-from provision.sources import ByteSource, ResolvedFile, SourceContext
+from provision.sources import ByteSource, ResolvedFile, SourceContext, range_header
 from provision.transfer import RawResponse, open_stream
 
 _SHA256: Final = re.compile(r"^[0-9a-f]{64}$")
@@ -165,8 +165,8 @@ class HfBytes:
         return f"hf {self.repo}/{self.path}@{self.commit[:12]}"
 
     @contextmanager
-    def open(self, offset: int) -> Iterator[RawResponse]:
-        headers = {"Range": f"bytes={offset}-"} if offset else {}
+    def open(self, offset: int, end: int | None = None) -> Iterator[RawResponse]:
+        headers = range_header(offset, end)
         url = resolve_url(self.ctx, self.repo, self.commit, self.path)
         with open_stream(
             url,

@@ -13,7 +13,7 @@ from provision.http import ResponseLike, check_transient, open_following, redact
 from provision.kinds import Family
 from provision.lockfile import LockEntry
 from provision.refs import UrlRef, file_name_of_url
-from provision.sources import ResolvedFile, SourceContext
+from provision.sources import ResolvedFile, SourceContext, range_header
 from provision.sources.huggingface import hash_remote
 from provision.transfer import RawResponse, open_stream
 
@@ -39,8 +39,8 @@ class UrlBytes:
         return redact(self.url)
 
     @contextmanager
-    def open(self, offset: int) -> Iterator[RawResponse]:
-        headers = {"Range": f"bytes={offset}-"} if offset else {}
+    def open(self, offset: int, end: int | None = None) -> Iterator[RawResponse]:
+        headers = range_header(offset, end)
         with open_stream(self.url, headers=headers) as response:
             check_transient(response)
             if response.status_code not in (200, 206):

@@ -74,19 +74,56 @@ def test_lora_that_fits_no_checkpoint_fails_lock(cli: Cli, tmp_path: Path, mixed
     assert "warning:" in warned.stderr and "add_detail" in warned.stderr
 
 
-def test_mislabelled_file_is_not_placed(cli: Cli, tmp_path: Path, mixed: None) -> None:
+def test_mislabelled_file_is_caught_at_lock_from_its_header(
+    cli: Cli, civitai: CivitaiServer, tmp_path: Path, mixed: None
+) -> None:
     (tmp_path / "manifests" / "models.yaml").write_text(
         "checkpoints:\n  - civitai: 1@100\nloras:\n  - civitai: 3@300\n"
+    )
+    out = cli.run("lock", check=2)
+    assert (
+        "manifests/models.yaml:4:5: error: loras[0]: the file itself is an SDXL checkpoint, "
+        "not a lora" in out.stdout + out.stderr
+    )
+    assert "list it under `checkpoints`" in out.stderr
+    # Only the header was read, with ranged requests: never the whole file.
+    storage = [r for r in civitai.requests if r.host == "storage"]
+    assert storage and all(r.headers.get("range", "").startswith("bytes=") for r in storage)
+
+
+def test_lock_records_the_family_from_the_file_itself(
+    cli: Cli, civitai: CivitaiServer, tmp_path: Path
+) -> None:
+    # Civitai says "SD 1.5", the tensors say SDXL: the lock believes the tensors.
+    lora = make_lora(tmp_path / "l.safetensors", "sdxl", variant="LoHa")
+    ckpt = make_checkpoint(tmp_path / "c.safetensors", "sdxl")
+    civitai.add(_model(7, "LORA", "SD 1.5", lora, "mislabelled.safetensors"))
+    civitai.add(_model(8, "Checkpoint", "SDXL 1.0", ckpt, "base.safetensors"))
+    (tmp_path / "manifests" / "models.yaml").write_text(
+        "checkpoints:\n  - civitai: 8@800\nloras:\n  - civitai: 7@700\n"
+    )
+    cli.run("lock")
+    lock = json.loads((tmp_path / "manifests" / "models.lock.json").read_text())
+    entry = next(m for m in lock["models"] if m["kind"] == "lora")
+    assert entry["base"] == "sdxl" and entry["base_model"] == "SD 1.5"
+    assert entry["inspected"] == {"kind": "lora", "variant": "LoHa", "family": "sdxl", "flags": []}
+
+
+def test_mislabelled_pickle_is_not_placed(cli: Cli, civitai: CivitaiServer, tmp_path: Path) -> None:
+    # Pickles cannot be inspected from a header at lock time: sync inspects them before placing.
+    ckpt = make_checkpoint(tmp_path / "c.ckpt", "sdxl")
+    civitai.add(_model(9, "LORA", "SDXL 1.0", ckpt, "fake_lora.ckpt"))
+    (tmp_path / "manifests" / "models.yaml").write_text(
+        "loras:\n  - civitai: 9@900\n    allow_pickle: true\n"
     )
     cli.run("lock")
     root = tmp_path / "models"
     out = cli.run("sync", "--models-root", str(root), check=1)
     assert (
-        "Lora/fake_lora.safetensors: the lock says a sdxl LoRA, but the file is an SDXL checkpoint"
+        "Lora/fake_lora.ckpt: the lock says a sdxl LoRA, but the file is an SDXL checkpoint"
         in out.stderr
     )
-    assert not (root / "Lora" / "fake_lora.safetensors").exists()
-    assert (root / "Stable-diffusion" / "pony.safetensors").exists()
+    assert not (root / "Lora" / "fake_lora.ckpt").exists()
 
 
 @pytest.fixture

@@ -1,0 +1,42 @@
+"""Inspect a remote safetensors file at lock time from its header alone.
+
+The header (8-byte length + JSON) is fetched with ranged requests, written into a sparse
+temporary file of the real size, and given to the same `inspect_file` that sync uses, so the
+lock records the kind and family the file itself declares, before a byte of it is synced.
+Pickle files need the whole file; they are inspected at sync.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Final
+
+from provision.inspection import FileReport, inspect_file
+from provision.kinds import file_format
+from provision.sources import ByteSource, ResolvedFile, SourceContext
+from provision.sources.peek import peek, read_range
+
+MAX_HEADER: Final = 100 << 20  # the inspection's own bound; larger is refused there
+
+
+def inspect_remote(
+    resolved: ResolvedFile, source: ByteSource, ctx: SourceContext, what: str
+) -> FileReport | None:
+    """The file's report, or None when the header is not a safetensors header we can read."""
+    if file_format(resolved.file_name) != "safetensors":
+        return None
+    head = resolved.head or peek(source, ctx, what).head
+    if len(head) < 8:
+        return None
+    length = int.from_bytes(head[:8], "little")
+    if length > MAX_HEADER or 8 + length > resolved.size:
+        return None  # sync's inspection reports the corrupt header with the file in hand
+    if len(head) < 8 + length:
+        head += read_range(source, ctx, what, len(head), 8 + length - 1)
+    with tempfile.TemporaryDirectory(prefix="sdprov-header-") as tmp:
+        sparse = Path(tmp) / Path(resolved.file_name).name
+        with sparse.open("wb") as fh:
+            fh.write(head[: 8 + length])
+            fh.truncate(resolved.size)  # tensors' offsets must fit the real size
+        return inspect_file(sparse)

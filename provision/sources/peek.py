@@ -1,0 +1,86 @@
+"""The exact size and the first bytes of a remote file, from one ranged request.
+
+`lock` needs both: the size (Civitai's `sizeKB` is a rounded float) and the safetensors
+header, to learn the file's kind and family from the file itself before anything is synced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final, TypeVar
+
+import httpx
+
+from provision.errors import SourceError
+from provision.http import retrying
+from provision.sources import ByteSource, SourceContext
+from provision.transfer import RawResponse
+
+T = TypeVar("T")
+HEAD_BYTES: Final = 256 << 10  # the header of most LoRAs, VAEs and embeddings, in one go
+ERROR_PAGE_TYPES: Final = ("text/html", "application/json", "text/plain", "application/xml")
+
+
+@dataclass(frozen=True, slots=True)
+class Peek:
+    size: int
+    head: bytes
+
+
+def _check_not_error_page(response: RawResponse, source: ByteSource, what: str) -> None:
+    content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type in ERROR_PAGE_TYPES:
+        raise SourceError(
+            f"{what}: {source.describe()} answered {content_type} instead of the model "
+            "(an error or login page posing as a file)",
+            hint="if this model needs login, set CIVITAI_TOKEN / HF_TOKEN",
+        )
+
+
+def _read_up_to(response: RawResponse, limit: int) -> bytes:
+    buffer = memoryview(bytearray(limit))
+    filled = 0
+    while filled < limit and (n := response.readinto(buffer[filled:])):
+        filled += n
+    return bytes(buffer[:filled])
+
+
+def peek(source: ByteSource, ctx: SourceContext, what: str, limit: int = HEAD_BYTES) -> Peek:
+    def attempt() -> Peek:
+        with source.open(0, limit - 1) as response:
+            _check_not_error_page(response, source, what)
+            total = ""
+            if response.status_code == 206:
+                total = response.headers.get("content-range", "").rpartition("/")[2]
+            elif response.status_code == 200:
+                total = response.headers.get("content-length", "")
+            if not total.isdigit():
+                raise SourceError(f"{what}: the download server did not say how large the file is")
+            return Peek(size=int(total), head=_read_up_to(response, limit))
+
+    return _retrying(attempt, ctx, what)
+
+
+def read_range(source: ByteSource, ctx: SourceContext, what: str, start: int, end: int) -> bytes:
+    """Bytes `start`..`end` (inclusive) of the file."""
+
+    def attempt() -> bytes:
+        with source.open(start, end) as response:
+            _check_not_error_page(response, source, what)
+            if response.status_code != 206:
+                raise SourceError(f"{what}: the server does not serve byte ranges")
+            return _read_up_to(response, end - start + 1)
+
+    return _retrying(attempt, ctx, what)
+
+
+def _retrying(attempt: Callable[[], T], ctx: SourceContext, what: str) -> T:
+    try:
+        return retrying(attempt, policy=ctx.retry, what=what)
+    except httpx.TransportError as exc:
+        raise SourceError(f"{what}: cannot reach {source_name(exc)}") from exc
+
+
+def source_name(exc: BaseException) -> str:
+    return f"the download server ({type(exc).__name__})"
