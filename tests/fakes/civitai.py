@@ -12,7 +12,6 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from types import TracebackType
 from typing import Any, Final
 from urllib.parse import quote, unquote
 
@@ -20,6 +19,7 @@ from tests.fakes.common import (
     Content,
     Digests,
     FakeHandler,
+    FakeHosts,
     Faults,
     LoopbackServer,
     Recorded,
@@ -237,7 +237,7 @@ def select_file(version: FakeVersion, query: dict[str, str]) -> FakeFile | None:
 # --------------------------------------------------------------------------- server
 
 
-class CivitaiServer:
+class CivitaiServer(FakeHosts):
     """civitai.com stand-in (``api_url``) plus the presigned storage host (``storage_url``)."""
 
     def __init__(self, *, token: str | None = None, signed_url_ttl: float = 3600.0) -> None:
@@ -253,33 +253,7 @@ class CivitaiServer:
         self._storage = LoopbackServer("storage", self._route_storage, self.faults, self.requests)
         self.api_url = self._api.url
         self.storage_url = self._storage.url
-
-    # ----------------------------------------------------------------- lifecycle
-
-    def start(self) -> None:
-        self._api.start()
-        self._storage.start()
-
-    def stop(self) -> None:
-        self._api.stop()
-        self._storage.stop()
-
-    def __enter__(self) -> CivitaiServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def errors(self) -> list[BaseException]:
-        """Exceptions raised inside the fake's own code (should stay empty)."""
-        return [*self._api.errors, *self._storage.errors]
+        self._hosts = (self._api, self._storage)
 
     # ----------------------------------------------------------------- test API
 

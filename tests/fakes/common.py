@@ -27,7 +27,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Final
+from types import TracebackType
+from typing import Final, Self
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 Content = bytes | Path
@@ -627,3 +628,34 @@ class LoopbackServer:
         self._httpd.server_close()
         self._thread.join(timeout=5.0)
         self._thread = None
+
+
+class FakeHosts:
+    """Lifecycle shared by a fake made of several hosts (an API and its storage or CDN)."""
+
+    _hosts: tuple[LoopbackServer, ...] = ()
+
+    def start(self) -> None:
+        for host in self._hosts:
+            host.start()
+
+    def stop(self) -> None:
+        for host in self._hosts:
+            host.stop()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def errors(self) -> list[BaseException]:
+        """Exceptions raised inside the fake's own code (should stay empty)."""
+        return [error for host in self._hosts for error in host.errors]

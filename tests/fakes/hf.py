@@ -12,13 +12,13 @@ import re
 import threading
 from dataclasses import dataclass, field
 from functools import cached_property
-from types import TracebackType
 from typing import Any, Final
 from urllib.parse import quote, unquote
 
 from tests.fakes.common import (
     Content,
     FakeHandler,
+    FakeHosts,
     Faults,
     LoopbackServer,
     Recorded,
@@ -89,7 +89,7 @@ def _error(h: FakeHandler, status: int, code: str | None, message: str) -> None:
     h.respond(status, body, content_type="application/json; charset=utf-8", headers=headers)
 
 
-class HfServer:
+class HfServer(FakeHosts):
     """huggingface.co stand-in (``endpoint``) plus the signed LFS CDN (``cdn_url``)."""
 
     def __init__(self, *, token: str | None = None, signed_url_ttl: float = 3600.0) -> None:
@@ -104,32 +104,7 @@ class HfServer:
         self._cdn = LoopbackServer("cdn", self._route_cdn, self.faults, self.requests)
         self.endpoint = self._hub.url
         self.cdn_url = self._cdn.url
-
-    # ----------------------------------------------------------------- lifecycle
-
-    def start(self) -> None:
-        self._hub.start()
-        self._cdn.start()
-
-    def stop(self) -> None:
-        self._hub.stop()
-        self._cdn.stop()
-
-    def __enter__(self) -> HfServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def errors(self) -> list[BaseException]:
-        return [*self._hub.errors, *self._cdn.errors]
+        self._hosts = (self._hub, self._cdn)
 
     # ----------------------------------------------------------------- test API
 
