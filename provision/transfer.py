@@ -3,16 +3,19 @@
 Model files are many GB; the API calls around them are tiny. httpx serves the API calls
 (provision.http). For the bytes we measured httpx's streaming at ~1 GB/s on loopback against
 ~3.5 GB/s for `http.client`'s `readinto` into a reused buffer (docs/decisions.md), and the sync
-must keep up with curl, so the body path uses http.client. The rules are the same as in
+must keep up with curl, so the body path uses http.client (honouring HTTP(S)_PROXY and
+NO_PROXY, as httpx does). The rules are the same as in
 provision.http: redirects are followed by hand, a token goes only to its own origins, and
 transport failures surface as httpx exceptions so one retry policy covers both.
 """
 
 from __future__ import annotations
 
+import base64
 import http.client
 import ssl
 import urllib.parse
+import urllib.request
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -102,26 +105,57 @@ def _transport_error(exc: BaseException) -> httpx.TransportError:
     return httpx.ReadError(f"{type(exc).__name__}: {exc}")
 
 
-def _connect(url: str) -> tuple[http.client.HTTPConnection, str]:
+def _proxy_for(parts: urllib.parse.SplitResult) -> urllib.parse.SplitResult | None:
+    """The proxy from HTTP(S)_PROXY / NO_PROXY, as httpx (the API path) honours them too."""
+    proxy = urllib.request.getproxies_environment().get(parts.scheme)
+    if not proxy or urllib.request.proxy_bypass(parts.netloc):
+        return None
+    return urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+
+
+def _proxy_auth(proxy: urllib.parse.SplitResult) -> dict[str, str]:
+    if not proxy.username:
+        return {}
+    raw = f"{urllib.parse.unquote(proxy.username)}:{urllib.parse.unquote(proxy.password or '')}"
+    return {"Proxy-Authorization": f"Basic {base64.b64encode(raw.encode()).decode()}"}
+
+
+def _connect(url: str) -> tuple[http.client.HTTPConnection, str, dict[str, str]]:
+    """Connection, request target and extra headers for `url` (direct or through a proxy)."""
     parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise httpx.UnsupportedProtocol(f"unsupported URL scheme in {redact(url)}")
     host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
     target = parts.path or "/"
     if parts.query:
         target += f"?{parts.query}"
-    conn: http.client.HTTPConnection
+    proxy = _proxy_for(parts)
+    if proxy is None:
+        if parts.scheme == "https":
+            return (
+                http.client.HTTPSConnection(host, port, timeout=READ_TIMEOUT, context=_tls()),
+                target,
+                {},
+            )
+        return http.client.HTTPConnection(host, port, timeout=READ_TIMEOUT), target, {}
+    proxy_host, proxy_port = proxy.hostname or "", proxy.port or 80
     if parts.scheme == "https":
-        conn = http.client.HTTPSConnection(host, parts.port, timeout=READ_TIMEOUT, context=_tls())
-    elif parts.scheme == "http":
-        conn = http.client.HTTPConnection(host, parts.port, timeout=READ_TIMEOUT)
-    else:
-        raise httpx.UnsupportedProtocol(f"unsupported URL scheme in {redact(url)}")
-    return conn, target
+        # CONNECT tunnel: the proxy sees the host name, never the request (nor its token).
+        tunnel = http.client.HTTPSConnection(
+            proxy_host, proxy_port, timeout=READ_TIMEOUT, context=_tls()
+        )
+        tunnel.set_tunnel(host, port, headers=_proxy_auth(proxy))
+        return tunnel, target, {}
+    # Plain http goes to the proxy in absolute form, as every HTTP proxy expects.
+    plain = http.client.HTTPConnection(proxy_host, proxy_port, timeout=READ_TIMEOUT)
+    return plain, urllib.parse.urlunsplit(parts._replace(fragment="")), _proxy_auth(proxy)
 
 
 def _send(url: str, method: str, headers: dict[str, str]) -> RawResponse:
-    conn, target = _connect(url)
+    conn, target, proxy_headers = _connect(url)
     try:
-        conn.request(method, target, headers=headers)
+        conn.request(method, target, headers={**headers, **proxy_headers})
         resp = conn.getresponse()
     except TimeoutError as exc:
         conn.close()
