@@ -21,7 +21,7 @@ class _Proxy(BaseHTTPRequestHandler):
 
     seen: list[tuple[str, dict[str, str]]]
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         self.seen.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
         target = urllib.parse.urlsplit(self.path)
         upstream = http.client.HTTPConnection(target.hostname or "", target.port, timeout=10)
