@@ -11,6 +11,7 @@ file sizes (memory must not grow with the file).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -57,11 +58,17 @@ def run_timed(
 
 
 def make_file(path: Path, size: int) -> None:
+    """A valid safetensors file (one U8 tensor) of `size` bytes with incompressible data."""
     block = os.urandom(1 << 20)
+    data = size - 4096
+    header = json.dumps({"blob": {"dtype": "U8", "shape": [data], "data_offsets": [0, data]}})
+    raw = header.encode().ljust(4096 - 8)
     with path.open("wb") as fh:
-        for i in range(size >> 20):
+        fh.write(len(raw).to_bytes(8, "little") + raw)
+        for i in range(data >> 20):
             # Vary each block so nothing compresses or dedups.
             fh.write(i.to_bytes(8, "little") + block[8:])
+        fh.write(block[: data % (1 << 20)])
 
 
 def sdprov_cmd(*args: str) -> list[str]:

@@ -75,7 +75,8 @@ def lock_manifest(
             try:
                 outcome_resolved[i] = future.result()
             except SdprovError as exc:
-                failures.append(f"{manifest.specs[i].label}: {exc.render()}")
+                label, text = manifest.specs[i].label, exc.render()
+                failures.append(text if text.startswith(label) else f"{label}: {text}")
     if failures:
         raise ResolveFailed(failures)
     problems: list[ManifestProblem] = []

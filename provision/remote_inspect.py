@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Final
 
+from provision.errors import InspectionError, SourceError
 from provision.inspection import FileReport, inspect_file
 from provision.kinds import file_format
 from provision.sources import ByteSource, ResolvedFile, SourceContext
@@ -39,4 +40,12 @@ def inspect_remote(
         with sparse.open("wb") as fh:
             fh.write(head[: 8 + length])
             fh.truncate(resolved.size)  # tensors' offsets must fit the real size
-        return inspect_file(sparse)
+        try:
+            return inspect_file(sparse)
+        except InspectionError as exc:
+            detail = exc.message.removeprefix(f"{sparse}: ")
+            raise SourceError(
+                f"{what}: {source.describe()} serves a broken safetensors file ({detail}); "
+                "WebUI could not load it",
+                hint="pick another file or version of the model",
+            ) from exc

@@ -189,3 +189,29 @@ def test_sync_state_holds_no_secret(
             assert TOKEN.encode() not in text and HF_TOKEN.encode() not in text
             assert b"X-Amz-Signature" not in text
     assert (root / ".sdprov" / ".gitignore").read_text() == "*\n"
+
+
+def test_broken_safetensors_header_fails_lock_naming_the_entry(
+    cli: Cli, civitai: CivitaiServer, tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes((16).to_bytes(8, "little") + b"this is not json" + b"\0" * 100)
+    civitai.add(
+        FakeModel(
+            id=11,
+            name="B",
+            type="LORA",
+            versions=[
+                FakeVersion(
+                    id=110,
+                    name="v1",
+                    base_model="SD 1.5",
+                    files=[FakeFile(id=1100, name="b.safetensors", content=broken, primary=True)],
+                )
+            ],
+        )
+    )
+    (tmp_path / "manifests" / "models.yaml").write_text("loras:\n  - civitai: 11@110\n")
+    out = cli.run("lock", check=1)
+    assert "loras[0]: civitai version 110 file 1100 serves a broken safetensors file" in out.stderr
+    assert "loras[0]: loras[0]" not in out.stderr
