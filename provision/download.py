@@ -27,7 +27,7 @@ import httpx
 
 from provision.errors import ChecksumMismatch, DownloadError, SizeMismatch, SourceError
 from provision.http import RETRYABLE_EXCEPTIONS, RetryPolicy, describe_transient, redact
-from provision.sources import ByteSource
+from provision.sources import ByteSource, reject_error_page
 from provision.transfer import RawResponse
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,6 @@ CHUNK: Final = 1 << 20
 BUFFER_SIZE: Final = 4 << 20
 BUFFERS: Final = 4  # 16 MiB per download in flight, whatever the file size
 WRITE_BEHIND: Final = 32 << 20
-ERROR_PAGE_TYPES: Final = ("text/html", "application/json", "text/plain", "application/xml")
 
 
 class ProgressSink(Protocol):
@@ -126,10 +125,16 @@ def _resume_state(job: DownloadJob) -> tuple[hashlib._Hash, int]:
     digest = hashlib.sha256()
     if have:
         # hashlib state cannot be saved across processes: re-read what we already have.
-        with job.partial.open("rb") as fh:
-            while block := fh.read(CHUNK):
-                digest.update(block)
+        hash_file_into(digest, job.partial)
     return digest, have
+
+
+def hash_file_into(digest: hashlib._Hash, path: Path) -> hashlib._Hash:
+    """Feed a file to `digest` in CHUNK reads (memory stays flat); return the digest."""
+    with path.open("rb") as fh:
+        while block := fh.read(CHUNK):
+            digest.update(block)
+    return digest
 
 
 def _partial_size(path: Path) -> int:
@@ -172,13 +177,7 @@ def _receive(
 
 
 def _check_response(job: DownloadJob, response: RawResponse, have: int) -> None:
-    content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type in ERROR_PAGE_TYPES:
-        raise SourceError(
-            f"{job.key}: {job.source.describe()} answered {content_type} instead of the model "
-            f"(an error or login page posing as a file); nothing was written",
-            hint="if this model needs login, set CIVITAI_TOKEN / HF_TOKEN",
-        )
+    reject_error_page(response, job.source, job.key, note="; nothing was written")
     if response.headers.get("content-encoding", "identity") not in ("identity", ""):
         raise SourceError(f"{job.key}: the server compressed the file although we asked it not to")
     if response.status_code == 200 and have:

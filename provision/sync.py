@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Protocol
 
-from provision.download import CHUNK, DownloadJob, NullProgress, ProgressSink, fetch
+from provision.download import DownloadJob, NullProgress, ProgressSink, fetch, hash_file_into
 from provision.errors import SdprovError
 from provision.kinds import Kind
 from provision.lease import Lease
@@ -174,11 +174,7 @@ def _plan_entry(
 
 
 def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(CHUNK):
-            digest.update(block)
-    return digest.hexdigest()
+    return hash_file_into(hashlib.sha256(), path).hexdigest()
 
 
 class Progress(ProgressSink, Protocol):

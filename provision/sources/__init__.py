@@ -14,6 +14,7 @@ from typing import Any, Final, Protocol
 
 import httpx
 
+from provision.errors import SourceError
 from provision.http import RetryPolicy, make_client
 from provision.kinds import Family, Kind
 from provision.transfer import RawResponse
@@ -48,6 +49,20 @@ class ByteSource(Protocol):
         """A streaming response: 206 for bytes `offset`..`end` (inclusive; open-ended when
         None), or 200 from 0 when the server ignores Range."""
         ...
+
+
+ERROR_PAGE_TYPES: Final = ("text/html", "application/json", "text/plain", "application/xml")
+
+
+def reject_error_page(response: RawResponse, source: ByteSource, what: str, note: str = "") -> None:
+    """A 2xx whose body is HTML/JSON/text is a login or error page posing as a model."""
+    content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type in ERROR_PAGE_TYPES:
+        raise SourceError(
+            f"{what}: {source.describe()} answered {content_type} instead of the model "
+            f"(an error or login page posing as a file){note}",
+            hint="if this model needs login, set CIVITAI_TOKEN / HF_TOKEN",
+        )
 
 
 def range_header(offset: int, end: int | None) -> dict[str, str]:

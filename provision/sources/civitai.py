@@ -2,7 +2,7 @@
 
 Shapes and status codes follow reference/civitai-hf.md §1. We lock the file id and always
 download with `?fileId=` (the API's own `downloadUrl` for non-primary files can 404), take the
-exact size from a one-byte Range probe (`sizeKB` is a rounded float), and send the token
+exact size (and the header) from one ranged request (`sizeKB` is a rounded float), and send the token
 only to Civitai's own hosts: the 307 to R2/B2 goes without it.
 """
 
@@ -33,7 +33,6 @@ from provision.http import (
     retrying,
 )
 from provision.kinds import AIR_ECOSYSTEMS, Family, Kind, family_of_civitai_base
-from provision.lockfile import LockEntry
 from provision.refs import CIVITAI_HOSTS, CivitaiRef
 from provision.sources import ResolvedFile, SourceContext, range_header
 from provision.sources.peek import peek
@@ -277,15 +276,6 @@ class CivitaiBytes:
     file_id: int
     what: str
     signed_url: str | None = None  # reused across resumes until storage refuses it
-
-    @classmethod
-    def for_entry(cls, entry: LockEntry, ctx: SourceContext) -> CivitaiBytes:
-        return cls(
-            ctx=ctx,
-            version_id=int(entry.source["version_id"]),
-            file_id=int(entry.source["file_id"]),
-            what=entry.path,
-        )
 
     def describe(self) -> str:
         return f"civitai version {self.version_id} file {self.file_id}"

@@ -21,7 +21,6 @@ import httpx
 from provision.errors import AccessDenied, AuthRequired, NotFound, SdprovError, SourceError
 from provision.http import ResponseLike, check_transient, origin_of, redact, retrying
 from provision.kinds import Family
-from provision.lockfile import LockEntry
 from provision.refs import HfRef
 from provision.sources import ByteSource, ResolvedFile, SourceContext, range_header
 from provision.transfer import RawResponse, open_stream
@@ -150,16 +149,6 @@ class HfBytes:
     commit: str
     path: str
     what: str
-
-    @classmethod
-    def for_entry(cls, entry: LockEntry, ctx: SourceContext) -> HfBytes:
-        return cls(
-            ctx=ctx,
-            repo=str(entry.source["repo"]),
-            commit=str(entry.source["commit"]),
-            path=str(entry.source["path"]),
-            what=entry.path,
-        )
 
     def describe(self) -> str:
         return f"hf {self.repo}/{self.path}@{self.commit[:12]}"

@@ -14,28 +14,17 @@ import httpx
 
 from provision.errors import SourceError
 from provision.http import retrying
-from provision.sources import ByteSource, SourceContext
+from provision.sources import ByteSource, SourceContext, reject_error_page
 from provision.transfer import RawResponse
 
 T = TypeVar("T")
 HEAD_BYTES: Final = 256 << 10  # the header of most LoRAs, VAEs and embeddings, in one go
-ERROR_PAGE_TYPES: Final = ("text/html", "application/json", "text/plain", "application/xml")
 
 
 @dataclass(frozen=True, slots=True)
 class Peek:
     size: int
     head: bytes
-
-
-def _check_not_error_page(response: RawResponse, source: ByteSource, what: str) -> None:
-    content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type in ERROR_PAGE_TYPES:
-        raise SourceError(
-            f"{what}: {source.describe()} answered {content_type} instead of the model "
-            "(an error or login page posing as a file)",
-            hint="if this model needs login, set CIVITAI_TOKEN / HF_TOKEN",
-        )
 
 
 def _read_up_to(response: RawResponse, limit: int) -> bytes:
@@ -49,7 +38,7 @@ def _read_up_to(response: RawResponse, limit: int) -> bytes:
 def peek(source: ByteSource, ctx: SourceContext, what: str, limit: int = HEAD_BYTES) -> Peek:
     def attempt() -> Peek:
         with source.open(0, limit - 1) as response:
-            _check_not_error_page(response, source, what)
+            reject_error_page(response, source, what)
             total = ""
             if response.status_code == 206:
                 total = response.headers.get("content-range", "").rpartition("/")[2]
@@ -67,7 +56,7 @@ def read_range(source: ByteSource, ctx: SourceContext, what: str, start: int, en
 
     def attempt() -> bytes:
         with source.open(start, end) as response:
-            _check_not_error_page(response, source, what)
+            reject_error_page(response, source, what)
             if response.status_code != 206:
                 raise SourceError(f"{what}: the server does not serve byte ranges")
             return _read_up_to(response, end - start + 1)

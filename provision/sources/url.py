@@ -11,7 +11,6 @@ import httpx
 from provision.errors import ChecksumMismatch, NotFound, SdprovError, SourceError
 from provision.http import ResponseLike, check_transient, open_following, redact, retrying
 from provision.kinds import Family
-from provision.lockfile import LockEntry
 from provision.refs import UrlRef, file_name_of_url
 from provision.sources import ResolvedFile, SourceContext, range_header
 from provision.sources.huggingface import hash_remote
@@ -30,10 +29,6 @@ def error_for(response: ResponseLike, what: str) -> SdprovError:
 class UrlBytes:
     url: str
     what: str
-
-    @classmethod
-    def for_entry(cls, entry: LockEntry, ctx: SourceContext) -> UrlBytes:
-        return cls(url=str(entry.source["url"]), what=entry.path)
 
     def describe(self) -> str:
         return redact(self.url)

@@ -112,11 +112,13 @@ def test_expired_signed_url_is_re_resolved(
     from provision.lockfile import Lockfile
     from provision.sources import SourceContext
     from provision.sources.civitai import CivitaiBytes
+    from provision.sources.registry import byte_source
 
     lock = Lockfile.load(tmp_path / "manifests" / "models.lock.json")
     entry = lock.by_path()[CKPT]
     ctx = SourceContext(civitai_url=civitai.api_url, civitai_token=TOKEN)
-    source = CivitaiBytes.for_entry(entry, ctx)
+    source = byte_source(entry.source, ctx, entry.path)
+    assert isinstance(source, CivitaiBytes)
     with source.open(0) as response:
         assert response.status_code == 200
     assert source.signed_url is not None  # cached for the resume
