@@ -2,8 +2,8 @@
 
 Shapes and status codes follow reference/civitai-hf.md §1. We lock the file id and always
 download with `?fileId=` (the API's own `downloadUrl` for non-primary files can 404), take the
-exact size (and the header) from one ranged request (`sizeKB` is a rounded float), and send the token
-only to Civitai's own hosts: the 307 to R2/B2 goes without it.
+exact size (and the header) from one ranged request (`sizeKB` is a rounded float), and send
+the token only to Civitai's own hosts: the 307 to R2/B2 goes without it.
 """
 
 from __future__ import annotations
