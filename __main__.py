@@ -12,7 +12,7 @@ import pulumi
 from provision.infra.config import read_config
 from provision.infra.stack import build_stack
 from provision.infra.sync_code import build_code, vendor_dependencies
-from provision.lockfile import Lockfile
+from provision.lock.lockfile import Lockfile
 
 config = read_config()
 lock = Lockfile.load(config.lock_path)

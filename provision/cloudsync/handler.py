@@ -34,7 +34,7 @@ from email.utils import formatdate
 from pathlib import Path
 from typing import Any, Final
 
-from provision.lockfile import Lockfile
+from provision.lock.lockfile import Lockfile
 
 log = logging.getLogger(__name__)
 

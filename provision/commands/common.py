@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from provision.errors import StaleLockError, UsageError
-from provision.lockfile import Lockfile, lock_path_for, sha256_bytes
-from provision.manifest import DEFAULT_MANIFEST, Manifest, load_manifest
+from provision.lock.lockfile import Lockfile, lock_path_for, sha256_bytes
+from provision.manifest.parse import DEFAULT_MANIFEST, Manifest, load_manifest
 
 
 def add_lock_source(parser: argparse.ArgumentParser) -> None:

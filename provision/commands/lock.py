@@ -8,9 +8,9 @@ from pathlib import Path
 from provision.commands.common import add_json
 from provision.console import Console
 from provision.errors import LockfileError
-from provision.lockfile import Lockfile, lock_path_for
-from provision.locking import is_fresh, lock_manifest
-from provision.manifest import DEFAULT_MANIFEST, load_manifest
+from provision.lock.lockfile import Lockfile, lock_path_for
+from provision.lock.resolve import is_fresh, lock_manifest
+from provision.manifest.parse import DEFAULT_MANIFEST, load_manifest
 from provision.sources import SourceContext
 
 
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         if args.json:
             console.emit_json({"changed": False, "resolved": [], "lockfile": str(lock_path)})
         return 0
-    from provision.compat import compat_check  # heavy-ish; only when resolving
+    from provision.lock.compat import compat_check  # heavy-ish; only when resolving
 
     outcome = lock_manifest(
         manifest,

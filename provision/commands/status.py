@@ -13,7 +13,7 @@ from provision.commands.common import (
     webui_auth,
 )
 from provision.console import Console
-from provision.status import DRIFT, Condition, status_rows
+from provision.sync.status import DRIFT, Condition, status_rows
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

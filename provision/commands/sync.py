@@ -15,11 +15,12 @@ from provision.commands.common import (
 )
 from provision.console import Console, human_bytes, make_progress
 from provision.errors import UsageError
-from provision.lease import DEFAULT_TTL, Lease
-from provision.lockfile import Lockfile
+from provision.lock.lockfile import Lockfile
 from provision.sources import SourceContext
-from provision.state import State
-from provision.sync import Act, PlaceCheck, Plan, apply, plan
+from provision.sync.apply import PlaceCheck, apply
+from provision.sync.lease import DEFAULT_TTL, Lease
+from provision.sync.plan import Act, Plan, plan
+from provision.sync.state import State
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -138,6 +139,6 @@ def _print_plan(console: Console, sync_plan: Plan) -> None:
 
 
 def _place_check() -> PlaceCheck:
-    from provision.gate import check_before_place
+    from provision.sync.gate import check_before_place
 
     return check_before_place

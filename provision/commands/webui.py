@@ -19,7 +19,7 @@ from typing import Any
 
 from provision.console import Console
 from provision.errors import UsageError
-from provision.lockfile import Lockfile, lock_path_for
+from provision.lock.lockfile import Lockfile, lock_path_for
 from provision.webui.client import parse_auth
 from provision.webui.hashcache import ALL_FORMATS, CacheFormat, seed_cache
 from provision.webui.launch import AUTH_ENV, DEFAULT_PORT, FORKS, render_shell, webui_args

@@ -16,7 +16,7 @@ from provision.infra.model_sync import ModelSync, ModelSyncArgs
 from provision.infra.network import Network, NetworkArgs
 from provision.infra.webui_function import WebuiFunction, WebuiFunctionArgs
 from provision.infra.webui_instance import WebuiInstance, WebuiInstanceArgs
-from provision.lockfile import Lockfile
+from provision.lock.lockfile import Lockfile
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -15,9 +15,9 @@ from typing import Any, Final, Protocol
 import httpx
 
 from provision.errors import SourceError
-from provision.http import RetryPolicy, make_client
 from provision.kinds import Family, Kind
-from provision.transfer import RawResponse
+from provision.net.http import RetryPolicy, make_client
+from provision.net.transfer import RawResponse
 
 DEFAULT_CIVITAI_URL: Final = "https://civitai.com"
 DEFAULT_HF_ENDPOINT: Final = "https://huggingface.co"

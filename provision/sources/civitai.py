@@ -24,7 +24,9 @@ from provision.errors import (
     SdprovError,
     SourceError,
 )
-from provision.http import (
+from provision.kinds import AIR_ECOSYSTEMS, Family, Kind, family_of_civitai_base
+from provision.manifest.refs import CIVITAI_HOSTS, CivitaiRef
+from provision.net.http import (
     ResponseLike,
     check_transient,
     open_following,
@@ -32,11 +34,9 @@ from provision.http import (
     redact,
     retrying,
 )
-from provision.kinds import AIR_ECOSYSTEMS, Family, Kind, family_of_civitai_base
-from provision.refs import CIVITAI_HOSTS, CivitaiRef
+from provision.net.transfer import RawResponse, open_stream
 from provision.sources import ResolvedFile, SourceContext, range_header
 from provision.sources.peek import peek
-from provision.transfer import RawResponse, open_stream
 
 # Civitai ModelType → the kind folder it belongs in (LyCORIS is `LoCon`).
 MODEL_TYPE_KINDS: Final[dict[str, Kind]] = {

@@ -19,11 +19,11 @@ from typing import Any, Final
 import httpx
 
 from provision.errors import AccessDenied, AuthRequired, NotFound, SdprovError, SourceError
-from provision.http import ResponseLike, check_transient, origin_of, redact, retrying
 from provision.kinds import Family
-from provision.refs import HfRef
+from provision.manifest.refs import HfRef
+from provision.net.http import ResponseLike, check_transient, origin_of, redact, retrying
+from provision.net.transfer import RawResponse, open_stream
 from provision.sources import ByteSource, ResolvedFile, SourceContext, range_header
-from provision.transfer import RawResponse, open_stream
 
 _SHA256: Final = re.compile(r"^[0-9a-f]{64}$")
 AUTH_HINT: Final = "set HF_TOKEN to a token from huggingface.co/settings/tokens"

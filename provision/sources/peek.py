@@ -13,9 +13,9 @@ from typing import Final, TypeVar
 import httpx
 
 from provision.errors import SourceError
-from provision.http import retrying
+from provision.net.http import retrying
+from provision.net.transfer import RawResponse
 from provision.sources import ByteSource, SourceContext, reject_error_page
-from provision.transfer import RawResponse
 
 T = TypeVar("T")
 HEAD_BYTES: Final = 256 << 10  # the header of most LoRAs, VAEs and embeddings, in one go

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 import httpx
 
 from provision.errors import ChecksumMismatch, NotFound, SdprovError, SourceError
-from provision.http import ResponseLike, check_transient, open_following, redact, retrying
 from provision.kinds import Family
-from provision.refs import UrlRef, file_name_of_url
+from provision.manifest.refs import UrlRef, file_name_of_url
+from provision.net.http import ResponseLike, check_transient, open_following, redact, retrying
+from provision.net.transfer import RawResponse, open_stream
 from provision.sources import ResolvedFile, SourceContext, range_header
 from provision.sources.huggingface import hash_remote
-from provision.transfer import RawResponse, open_stream
 
 
 def error_for(response: ResponseLike, what: str) -> SdprovError:

@@ -34,7 +34,7 @@ from typing import Any, BinaryIO, Final
 import diskcache
 
 from provision.kinds import Kind
-from provision.lockfile import LockEntry, Lockfile, write_text_atomic
+from provision.lock.lockfile import LockEntry, Lockfile, write_text_atomic
 from provision.webui.client import WebuiClient
 from provision.webui.errors import CacheBusyError, WebuiAuthError, WebuiError
 from provision.webui.verify import expected_name

@@ -27,7 +27,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from provision.kinds import KIND_EXTENSIONS, KIND_FOLDERS, Family, Kind
-from provision.lockfile import LockEntry, Lockfile
+from provision.lock.lockfile import LockEntry, Lockfile
 from provision.webui.client import (
     ListedModel,
     Listing,

@@ -34,7 +34,7 @@ pulumi.runtime.set_mocks(Recorder(), preview=False)  # before the components are
 from provision.infra.config import ExistingNetwork, StackConfig, Target, TriggerAuth  # noqa: E402
 from provision.infra.stack import build_stack  # noqa: E402
 from provision.kinds import Family, Kind  # noqa: E402
-from provision.lockfile import LockEntry, Lockfile  # noqa: E402
+from provision.lock.lockfile import LockEntry, Lockfile  # noqa: E402
 
 PASSWORD = "webui-pass-Zq83"
 CIVITAI = "civitai-tok-Xy71"

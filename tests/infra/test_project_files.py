@@ -54,7 +54,7 @@ def test_sync_code_zip(tmp_path: Path) -> None:
     names = zipfile.ZipFile(io.BytesIO(data)).namelist()
     assert names[0] == "index.py"
     assert "provision/cloudsync/handler.py" in names and "provision/cli.py" in names
-    assert "provision/manifest.schema.json" in names
+    assert "provision/manifest/schema.json" in names
     assert "python/httpx/__init__.py" in names
     assert not [n for n in names if n.startswith("provision/infra/") or "__pycache__" in n]
     index = zipfile.ZipFile(io.BytesIO(data)).read("index.py").decode()

@@ -108,11 +108,11 @@ def test_corrupted_bytes_never_replace_a_good_file(
 def test_expired_signed_url_is_re_resolved(
     civitai: CivitaiServer, locked: Path, tmp_path: Path
 ) -> None:
-    from provision.download import DownloadJob, fetch
-    from provision.lockfile import Lockfile
+    from provision.lock.lockfile import Lockfile
     from provision.sources import SourceContext
     from provision.sources.civitai import CivitaiBytes
     from provision.sources.registry import byte_source
+    from provision.sync.download import DownloadJob, fetch
 
     lock = Lockfile.load(tmp_path / "manifests" / "models.lock.json")
     entry = lock.by_path()[CKPT]

@@ -9,9 +9,9 @@ import httpx
 import pytest
 
 from provision.errors import AccessDenied, AuthRequired, NotFound, SourceError
-from provision.http import RetryPolicy
 from provision.kinds import Family, Kind
-from provision.refs import CivitaiRef, parse_hf
+from provision.manifest.refs import CivitaiRef, parse_hf
+from provision.net.http import RetryPolicy
 from provision.sources import ResolvedFile, SourceContext, huggingface
 from provision.sources import civitai as civitai_source
 from tests.fakes import CivitaiServer, FakeFile, FakeModel, FakeVersion, HfServer

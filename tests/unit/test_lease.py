@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from provision.errors import LeaseHeld
-from provision.lease import Lease, LeaseInfo
+from provision.sync.lease import Lease, LeaseInfo
 
 
 def test_second_writer_is_refused_with_owner_and_expiry(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import pytest
 
 from provision.errors import LockfileError
 from provision.kinds import Family, Kind
-from provision.lockfile import LockEntry, Lockfile, check_relative_path, lock_path_for
+from provision.lock.lockfile import LockEntry, Lockfile, check_relative_path, lock_path_for
 
 
 def _entry(path: str, kind: Kind = Kind.LORA) -> LockEntry:

@@ -10,8 +10,8 @@ import pytest
 
 from provision.errors import ManifestError
 from provision.kinds import Kind
-from provision.manifest import manifest_schema, parse_manifest
-from provision.refs import CivitaiRef, HfRef, parse_civitai, parse_hf
+from provision.manifest.parse import manifest_schema, parse_manifest
+from provision.manifest.refs import CivitaiRef, HfRef, parse_civitai, parse_hf
 
 GOOD = """\
 options:

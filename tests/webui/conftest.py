@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from provision.lockfile import Lockfile
+from provision.lock.lockfile import Lockfile
 from tests.webui.modelfiles import standard_set
 
 

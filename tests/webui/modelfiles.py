@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from provision.kinds import Family, Kind
-from provision.lockfile import LockEntry, Lockfile
+from provision.lock.lockfile import LockEntry, Lockfile
 
 _ELEMENT = {"F16": 2, "F32": 4}
 

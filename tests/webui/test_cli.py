@@ -11,7 +11,7 @@ from pathlib import Path
 
 import diskcache
 
-from provision.lockfile import Lockfile
+from provision.lock.lockfile import Lockfile
 from tests.fakes_webui.server import Dirs, FakeWebui, Variant
 
 REPO = Path(__file__).resolve().parents[2]

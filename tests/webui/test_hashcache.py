@@ -12,7 +12,7 @@ import diskcache
 import pytest
 
 from provision.kinds import Kind
-from provision.lockfile import Lockfile
+from provision.lock.lockfile import Lockfile
 from provision.webui import hashcache
 from provision.webui.errors import CacheBusyError, WebuiError
 from provision.webui.hashcache import CacheFormat, addnet_hash, seed_cache

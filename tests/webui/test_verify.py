@@ -11,7 +11,7 @@ from typing import TypeVar
 import pytest
 
 from provision.kinds import Family, Kind
-from provision.lockfile import Lockfile
+from provision.lock.lockfile import Lockfile
 from provision.webui.client import RefreshStatus, WebuiClient
 from provision.webui.errors import WebuiAuthError, WebuiError
 from provision.webui.verify import (

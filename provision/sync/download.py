@@ -26,9 +26,9 @@ from typing import BinaryIO, Final, Protocol, cast
 import httpx
 
 from provision.errors import ChecksumMismatch, DownloadError, SizeMismatch, SourceError
-from provision.http import RETRYABLE_EXCEPTIONS, RetryPolicy, describe_transient, redact
+from provision.net.http import RETRYABLE_EXCEPTIONS, RetryPolicy, describe_transient, redact
+from provision.net.transfer import RawResponse
 from provision.sources import ByteSource, reject_error_page
-from provision.transfer import RawResponse
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +135,10 @@ def hash_file_into(digest: hashlib._Hash, path: Path) -> hashlib._Hash:
         while block := fh.read(CHUNK):
             digest.update(block)
     return digest
+
+
+def sha256_file(path: Path) -> str:
+    return hash_file_into(hashlib.sha256(), path).hexdigest()
 
 
 def _partial_size(path: Path) -> int:

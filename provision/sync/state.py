@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from provision.lockfile import write_text_atomic
+from provision.lock.lockfile import write_text_atomic
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,16 @@ from typing import TYPE_CHECKING, Any, Final
 
 from provision.errors import Location, ManifestError, ManifestProblem
 from provision.kinds import KIND_SECTIONS, NAMED_BY_BASENAME, SECTION_KINDS, Family, Kind
-from provision.refs import CivitaiRef, HfRef, SourceRef, UrlRef, parse_civitai, parse_hf, parse_url
-from provision.yamlpos import PathKey, Positions, load_yaml_with_positions
+from provision.manifest.refs import (
+    CivitaiRef,
+    HfRef,
+    SourceRef,
+    UrlRef,
+    parse_civitai,
+    parse_hf,
+    parse_url,
+)
+from provision.manifest.yamlpos import PathKey, Positions, load_yaml_with_positions
 
 if TYPE_CHECKING:
     from jsonschema import ValidationError
@@ -80,7 +88,7 @@ class Manifest:
 
 @cache
 def manifest_schema() -> dict[str, Any]:
-    text = resources.files("provision").joinpath("manifest.schema.json").read_text("utf-8")
+    text = resources.files("provision.manifest").joinpath("schema.json").read_text("utf-8")
     schema: dict[str, Any] = json.loads(text)
     return schema
 

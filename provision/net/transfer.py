@@ -1,11 +1,11 @@
 """Streaming GETs for model bytes, on the standard library's http.client.
 
 Model files are many GB; the API calls around them are tiny. httpx serves the API calls
-(provision.http). For the bytes we measured httpx's streaming at ~1 GB/s on loopback against
+(provision.net.http). For the bytes we measured httpx's streaming at ~1 GB/s on loopback against
 ~3.5 GB/s for `http.client`'s `readinto` into a reused buffer (docs/decisions.md), and the sync
 must keep up with curl, so the body path uses http.client (honouring HTTP(S)_PROXY and
 NO_PROXY, as httpx does). The rules are the same as in
-provision.http: redirects are followed by hand, a token goes only to its own origins, and
+provision.net.http: redirects are followed by hand, a token goes only to its own origins, and
 transport failures surface as httpx exceptions so one retry policy covers both.
 """
 
@@ -23,7 +23,7 @@ from typing import Final
 
 import httpx
 
-from provision.http import USER_AGENT, follow_redirects, redact
+from provision.net.http import USER_AGENT, follow_redirects, redact
 
 READ_TIMEOUT: Final = 60.0
 
@@ -178,7 +178,7 @@ def open_stream(
     token: str | None = None,
     token_hosts: Collection[str] = (),
 ) -> Iterator[RawResponse]:
-    """Like provision.http.open_following, for bulk bytes."""
+    """Like provision.net.http.open_following, for bulk bytes."""
     base = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity", **(headers or {})}
     response = follow_redirects(
         url,

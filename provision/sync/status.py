@@ -15,9 +15,9 @@ from typing import Any
 from provision.errors import SdprovError
 from provision.inspection import inspect_file
 from provision.kinds import KIND_EXTENSIONS, Kind
-from provision.lockfile import Lockfile
-from provision.state import STATE_DIR, State
-from provision.sync import sha256_file
+from provision.lock.lockfile import Lockfile
+from provision.sync.download import sha256_file
+from provision.sync.state import STATE_DIR, State
 
 
 class Condition(enum.StrEnum):

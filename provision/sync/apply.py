@@ -1,15 +1,12 @@
-"""Sync: make a models root hold exactly the locked files.
+"""Carry a sync plan out under the writer lease.
 
-`plan` compares lock, state and disk without touching anything (no network, no hashing);
-`apply` carries the plan out under the writer lease: moves, verified downloads in parallel,
-adoption of identical files already in place, and removal of files sdprov placed that have
-left the lock. Files sdprov did not place are never modified or removed.
+Moves, verified downloads in parallel, adoption of identical files already in place, and
+removal of files sdprov placed that have left the lock. Files sdprov did not place are never
+modified or removed.
 """
 
 from __future__ import annotations
 
-import enum
-import hashlib
 import logging
 import os
 import shutil
@@ -20,63 +17,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Protocol
 
-from provision.download import DownloadJob, NullProgress, ProgressSink, fetch, hash_file_into
 from provision.errors import SdprovError
 from provision.kinds import Kind
-from provision.lease import Lease
-from provision.lockfile import LockEntry, Lockfile
+from provision.lock.lockfile import LockEntry
 from provision.sources import SourceContext
 from provision.sources.registry import byte_source
-from provision.state import State
+from provision.sync.download import (
+    DownloadJob,
+    NullProgress,
+    ProgressSink,
+    fetch,
+    sha256_file,
+)
+from provision.sync.lease import Lease
+from provision.sync.plan import Act, Action, Plan, stat_or_none
+from provision.sync.state import State
 
 log = logging.getLogger(__name__)
 
-# Raise to refuse a verified file before it becomes visible (see provision.inspection).
+# Raise to refuse a verified file before it becomes visible (see provision.sync.gate).
 PlaceCheck = Callable[[LockEntry, Path], None]
 DISK_MARGIN: Final = 64 << 20
-
-
-class Act(enum.StrEnum):
-    KEEP = "keep"  # recorded, size and mtime unchanged: trusted without hashing
-    DOWNLOAD = "download"
-    VERIFY = "verify"  # a file of the right size is there but unrecorded: hash, then adopt
-    MOVE = "move"  # a placed file with the right sha256 left the lock under another path
-    REMOVE = "remove"  # placed by sdprov, no longer locked
-    FORGET = "forget"  # record of a placed file that is gone or was changed by someone
-    CONFLICT = "conflict"  # a file sdprov did not place is in the way
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Action:
-    act: Act
-    path: str
-    entry: LockEntry | None = None
-    origin: str | None = None  # MOVE: where the bytes are now
-    reason: str = ""
-
-    def describe(self) -> str:
-        text = f"{self.act.value:<8} {self.path}"
-        if self.origin:
-            text += f" (from {self.origin})"
-        if self.reason:
-            text += f": {self.reason}"
-        return text
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Plan:
-    actions: tuple[Action, ...]
-
-    def of(self, *acts: Act) -> list[Action]:
-        return [a for a in self.actions if a.act in acts]
-
-    @property
-    def download_bytes(self) -> int:
-        return sum(a.entry.size for a in self.of(Act.DOWNLOAD) if a.entry)
-
-    @property
-    def changes(self) -> list[Action]:
-        return [a for a in self.actions if a.act is not Act.KEEP]
 
 
 @dataclass(slots=True, kw_only=True)
@@ -104,77 +65,6 @@ class SyncResult:
             "left_alone": sorted(self.left_alone),
             "failures": dict(sorted(self.failures.items())),
         }
-
-
-def _stat(path: Path) -> os.stat_result | None:
-    try:
-        return path.stat()
-    except FileNotFoundError:
-        return None
-
-
-def plan(lock: Lockfile, root: Path, state: State) -> Plan:
-    actions: list[Action] = []
-    locked = lock.by_path()
-    # Placed files that left the lock, intact: candidates to move instead of re-downloading.
-    leaving: dict[str, list[str]] = {}  # sha256 -> placed paths leaving the lock
-    for path, placed in sorted(state.placed.items()):
-        if path in locked:
-            continue
-        stat = _stat(root / path)
-        if stat is None:
-            actions.append(Action(act=Act.FORGET, path=path, reason="already gone"))
-        elif not placed.matches(stat):
-            actions.append(
-                Action(
-                    act=Act.FORGET,
-                    path=path,
-                    reason="changed since sdprov placed it; left in place",
-                )
-            )
-        else:
-            leaving.setdefault(placed.sha256, []).append(path)
-    moved_from: set[str] = set()
-    for entry in sorted(lock.models, key=lambda m: m.sort_key):
-        actions.append(_plan_entry(entry, root, state, leaving, moved_from))
-    for path in sorted({p for paths in leaving.values() for p in paths} - moved_from):
-        actions.append(Action(act=Act.REMOVE, path=path, reason="no longer in the lock"))
-    return Plan(actions=tuple(actions))
-
-
-def _plan_entry(
-    entry: LockEntry,
-    root: Path,
-    state: State,
-    leaving: dict[str, list[str]],
-    moved_from: set[str],
-) -> Action:
-    placed = state.placed.get(entry.path)
-    stat = _stat(root / entry.path)
-    if stat is None:
-        for origin in leaving.get(entry.sha256, []):
-            if origin not in moved_from:
-                moved_from.add(origin)
-                return Action(act=Act.MOVE, path=entry.path, entry=entry, origin=origin)
-        return Action(act=Act.DOWNLOAD, path=entry.path, entry=entry, reason="missing")
-    if placed is not None and placed.sha256 == entry.sha256 and placed.matches(stat):
-        return Action(act=Act.KEEP, path=entry.path, entry=entry)
-    if stat.st_size == entry.size:
-        return Action(act=Act.VERIFY, path=entry.path, entry=entry, reason="hash the file there")
-    if placed is not None:
-        reason = "lock changed" if placed.sha256 != entry.sha256 else "changed on disk"
-        return Action(act=Act.DOWNLOAD, path=entry.path, entry=entry, reason=reason)
-    return Action(
-        act=Act.CONFLICT,
-        path=entry.path,
-        entry=entry,
-        reason=f"a file sdprov did not place is there ({stat.st_size} bytes, locked "
-        f"{entry.size}); move it away or give the entry another `name:`",
-    )
-
-
-def sha256_file(path: Path) -> str:
-    return hash_file_into(hashlib.sha256(), path).hexdigest()
 
 
 class Progress(ProgressSink, Protocol):
@@ -343,7 +233,7 @@ def _materialise(
 def _remove(action: Action, root: Path, state: State, result: SyncResult) -> None:
     target = root / action.path
     placed = state.placed.get(action.path)
-    stat = _stat(target)
+    stat = stat_or_none(target)
     # Re-check right before deleting: only the exact file we placed goes.
     if placed is not None and stat is not None and placed.matches(stat):
         target.unlink()

@@ -22,10 +22,10 @@ from provision.errors import (
 )
 from provision.inspection import FileReport, describe_report
 from provision.kinds import NAMED_BY_BASENAME, PICKLE_EXTENSIONS, Family, Kind, file_format
-from provision.lockfile import LockEntry, Lockfile
-from provision.manifest import Manifest, ModelSpec
-from provision.refs import CivitaiRef, HfRef, UrlRef
-from provision.remote_inspect import inspect_remote
+from provision.lock.lockfile import LockEntry, Lockfile
+from provision.lock.remote_inspect import inspect_remote
+from provision.manifest.parse import Manifest, ModelSpec
+from provision.manifest.refs import CivitaiRef, HfRef, UrlRef
 from provision.sources import ResolvedFile, SourceContext, civitai, huggingface, url
 from provision.sources.registry import byte_source
 

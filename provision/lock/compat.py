@@ -4,8 +4,8 @@ checkpoint of the manifest. The rule lives in provision.inspection; this adapts 
 from __future__ import annotations
 
 from provision.inspection import CompatEntry, check_compatibility
-from provision.lockfile import LockEntry
-from provision.manifest import Manifest, ModelSpec
+from provision.lock.lockfile import LockEntry
+from provision.manifest.parse import Manifest, ModelSpec
 
 
 def compat_check(manifest: Manifest, entries: list[LockEntry]) -> list[tuple[ModelSpec, str]]:

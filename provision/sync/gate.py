@@ -13,7 +13,7 @@ from pathlib import Path
 from provision.errors import InspectionError
 from provision.inspection import check_placement, inspect_file, scan_pickle
 from provision.kinds import Family
-from provision.lockfile import LockEntry
+from provision.lock.lockfile import LockEntry
 
 log = logging.getLogger(__name__)
 
