@@ -15,13 +15,35 @@ class SdprovError(Exception):
 
     exit_code: int = 1
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        path: str | None = None,
+        url: str | None = None,
+        status: int | None = None,
+    ) -> None:
         self.message = message
         self.hint = hint
+        # Structured context for `--json` failures. `url` must already be redacted (no query,
+        # no userinfo: provision.net.http.redact); `path` is a file or a lock path.
+        self.path = path
+        self.url = url
+        self.status = status
         super().__init__(self.render())
 
     def render(self) -> str:
         return f"{self.message}\n  hint: {self.hint}" if self.hint else self.message
+
+    def to_json(self) -> dict[str, object]:
+        """The error as `--json` reports it: an object, never a bare string."""
+        raw: dict[str, object] = {"type": type(self).__name__, "message": self.message}
+        for key in ("hint", "path", "url", "status"):
+            if (value := getattr(self, key)) is not None:
+                raw[key] = value
+        raw["exit_code"] = self.exit_code
+        return raw
 
 
 class UsageError(SdprovError):
