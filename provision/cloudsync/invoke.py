@@ -51,7 +51,7 @@ class RemoteSyncFailed(SdprovError):
 
     def __init__(self, task_id: str, status: str, message: str) -> None:
         self.task_id = task_id
-        self.status = status
+        self.task_status = status
         super().__init__(
             f"model sync task {task_id} {status.lower()}: {message}",
             hint="fix the cause and run `pulumi up` again; the next attempt gets a new task id",
