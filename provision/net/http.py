@@ -1,11 +1,13 @@
-"""The one HTTP layer: client factory, retries with backoff, redirects that keep tokens home.
+"""The one HTTP layer: client factory, retries with backoff, status → error mapping.
 
-Every request sdprov makes goes through here so three rules hold everywhere:
-- a token travels only in an `Authorization` header, only to the hosts it belongs to; a
-  redirect to another host (Civitai → R2/B2, Hugging Face → its CDN) drops it;
-- transient failures (connection errors, 429, 5xx) are retried with capped exponential
-  backoff, honouring `Retry-After`;
-- URLs are redacted (no query string, no userinfo) before they reach a log line or an error.
+Every request sdprov makes goes through `provision.net` so these rules hold everywhere:
+- a credential travels only in an `Authorization` header, only to its own origins, never
+  across a redirect to another origin (provision.net.policy);
+- transient failures (connection errors, timeouts, 429, 5xx) are retried with capped
+  exponential backoff, honouring `Retry-After` (seconds or HTTP-date); when they persist the
+  caller gets a SourceError naming the model and the redacted URL, never a raw exception;
+- URLs are redacted (no query string, no userinfo) before they reach a log line or an error;
+- TLS, proxies, timeouts and User-Agent come from provision.net.config.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import logging
 import os
 import random
 import time
-import urllib.parse
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,15 +24,25 @@ from typing import Any, Final, Protocol, TypeVar
 
 import httpx
 
-from provision import __version__
+from provision.errors import RateLimited, SdprovError, SourceError
+from provision.net.config import USER_AGENT, Timeouts, check_proxy_env, tls_context
+from provision.net.policy import Credential, follow_redirects, origin_of, redact
+
+__all__ = [
+    "USER_AGENT",
+    "Credential",
+    "RetryPolicy",
+    "check_status",
+    "check_transient",
+    "follow_redirects",
+    "make_client",
+    "open_following",
+    "origin_of",
+    "redact",
+    "retrying",
+]
 
 log = logging.getLogger(__name__)
-
-# Deliberately not browser-like: Civitai answers browsers with HTML login pages and redirects
-# instead of JSON errors (reference/civitai-hf.md §1.5).
-USER_AGENT: Final = f"sdprov/{__version__} (model provisioner; python-httpx)"
-REDIRECT_CODES: Final = frozenset({301, 302, 303, 307, 308})
-MAX_REDIRECTS: Final = 10
 T = TypeVar("T")
 
 
@@ -80,6 +91,7 @@ class TransientHTTPError(Exception):
     def __init__(self, status: int, retry_after: str | None, url: str) -> None:
         self.status = status
         self.retry_after = retry_after
+        self.url = url
         super().__init__(f"HTTP {status} from {url}")
 
 
@@ -92,33 +104,21 @@ def parse_retry_after(value: str) -> float | None:
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError):
         return None
     return max(0.0, float(when.timestamp()) - time.time())
 
 
-def redact(url: str) -> str:
-    """scheme://host/path only: signed URLs and `token=` query parameters never get printed."""
-    parts = urllib.parse.urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
-
-
-def origin_of(url: str) -> str:
-    """`host:port` (default port by scheme): loopback test servers differ only by port."""
-    parts = urllib.parse.urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    return f"{(parts.hostname or '').lower()}:{port}"
-
-
-def make_client(*, timeout: float = 60.0) -> httpx.Client:
+def make_client(*, timeouts: Timeouts | None = None) -> httpx.Client:
+    """The httpx client for API calls: shared TLS context, env proxies, our timeouts and UA."""
+    check_proxy_env()
+    t = timeouts or Timeouts.from_env()
     return httpx.Client(
-        follow_redirects=False,  # we follow ourselves, to decide where the token may go
+        follow_redirects=False,  # provision.net.policy follows, to decide where tokens go
         headers={"User-Agent": USER_AGENT},
-        timeout=httpx.Timeout(timeout, connect=15.0),
-        trust_env=True,
+        timeout=httpx.Timeout(t.read, connect=t.connect),
+        verify=tls_context(),
+        trust_env=True,  # HTTP(S)_PROXY, ALL_PROXY, NO_PROXY: same rules as config.proxy_for
     )
 
 
@@ -126,13 +126,14 @@ def retrying(
     action: Callable[[], T], *, policy: RetryPolicy, what: str, on_retry: Callable[[str], None]
     | None = None,
 ) -> T:  # fmt: skip
-    """Run `action`, retrying transient failures; the last failure propagates."""
+    """Run `action`, retrying transient failures; when they persist, raise a SourceError
+    (RateLimited for 429) naming `what` and the redacted URL."""
     for attempt in range(policy.attempts):
         try:
             return action()
         except RETRYABLE_EXCEPTIONS as exc:
             if attempt == policy.attempts - 1:
-                raise
+                raise gave_up(exc, what, policy.attempts) from exc
             retry_after = exc.retry_after if isinstance(exc, TransientHTTPError) else None
             delay = policy.delay(attempt, retry_after)
             message = f"{what}: {describe_transient(exc)}; retrying in {delay:.1f}s"
@@ -145,16 +146,49 @@ def retrying(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def gave_up(exc: BaseException, what: str, attempts: int) -> SdprovError:
+    """The error a user sees once retries are spent."""
+    detail = f"{describe_transient(exc)}, {attempts} attempts"
+    if isinstance(exc, TransientHTTPError):
+        if exc.status == 429:
+            return RateLimited(
+                f"{what}: still rate-limited ({detail})",
+                hint="wait and retry; lower --jobs",
+                url=exc.url,
+                status=429,
+            )
+        return SourceError(
+            f"{what}: the server keeps failing ({detail})",
+            hint="retry later",
+            url=exc.url,
+            status=exc.status,
+        )
+    return SourceError(
+        f"{what}: network failure ({detail})",
+        hint="check the connection, proxy (HTTPS_PROXY/NO_PROXY) and SDPROV_READ_TIMEOUT",
+        url=transport_url(exc),
+    )
+
+
+def transport_url(exc: BaseException) -> str | None:
+    if isinstance(exc, TransientHTTPError):
+        return exc.url
+    try:
+        url = exc.request.url if isinstance(exc, httpx.RequestError) else None
+    except RuntimeError:  # no request attached (our byte path puts the URL in the message)
+        url = None
+    return redact(str(url)) if url is not None else None
+
+
 def describe_transient(exc: BaseException) -> str:
     """`HTTP 503 from <redacted url>`, or the transport error's type and redacted URL."""
     if isinstance(exc, TransientHTTPError):
         return str(exc)
     name = type(exc).__name__
-    try:
-        url = exc.request.url if isinstance(exc, httpx.RequestError) else None
-    except RuntimeError:  # httpx raises this when no request is attached (our byte path)
-        url = None
-    return f"{name} ({redact(str(url))})" if url is not None else name
+    url = transport_url(exc)
+    if url is not None:
+        return f"{name} ({url})"
+    return f"{name}: {exc}" if str(exc) else name
 
 
 def check_transient(response: ResponseLike) -> None:
@@ -165,36 +199,21 @@ def check_transient(response: ResponseLike) -> None:
         raise TransientHTTPError(response.status_code, retry_after, redact(str(response.url)))
 
 
-R = TypeVar("R", bound=ResponseLike)
-
-
-def follow_redirects(
-    url: str,
-    send: Callable[[str, dict[str, str]], R],
-    *,
-    headers: dict[str, str] | None = None,
-    token: str | None = None,
-    token_hosts: Collection[str] = (),  # origins (`host:port`, see origin_of)
-) -> R:
-    """Send `url` and follow redirects by hand; return the first non-redirect response, open.
-
-    `Authorization: Bearer <token>` goes only to origins in `token_hosts`: a redirect to a
-    storage host (R2/B2/CDN) goes without it, because those reject or leak it.
-    """
-    current = url
-    for _ in range(MAX_REDIRECTS + 1):
-        send_headers = dict(headers or {})
-        if token and origin_of(current) in token_hosts:
-            send_headers["Authorization"] = f"Bearer {token}"
-        response = send(current, send_headers)
-        if response.status_code in REDIRECT_CODES and "location" in response.headers:
-            target = urllib.parse.urljoin(current, response.headers["location"])
-            response.close()
-            log.debug("redirect %s -> %s", redact(current), redact(target))
-            current = target
-            continue
-        return response
-    raise httpx.TooManyRedirects(f"more than {MAX_REDIRECTS} redirects from {redact(url)}")
+def check_status(
+    response: ResponseLike,
+    error_for: Callable[[ResponseLike], SdprovError],
+    ok: Collection[int] = (200,),
+) -> None:
+    """The one status rule: transient → retry; anything else not in `ok` → the source
+    family's own error (what to do about a 401 differs between Civitai and Hugging Face)."""
+    check_transient(response)
+    if response.status_code not in ok:
+        error = error_for(response)
+        if error.status is None:
+            error.status = response.status_code
+        if error.url is None:
+            error.url = redact(str(response.url))
+        raise error
 
 
 @contextmanager
@@ -204,16 +223,16 @@ def open_following(
     *,
     method: str = "GET",
     headers: dict[str, str] | None = None,
-    token: str | None = None,
-    token_hosts: Collection[str] = (),
+    credential: Credential | None = None,
+    stop: Callable[[httpx.Response], bool] | None = None,
 ) -> Iterator[httpx.Response]:
-    """Stream `url` with httpx (API calls), following redirects; see follow_redirects."""
+    """Stream `url` with httpx (API calls), following redirects under the credential policy."""
 
     def send(target: str, send_headers: dict[str, str]) -> httpx.Response:
         request = client.build_request(method, target, headers=send_headers)
         return client.send(request, stream=True)
 
-    response = follow_redirects(url, send, headers=headers, token=token, token_hosts=token_hosts)
+    response = follow_redirects(url, send, headers=headers, credential=credential, stop=stop)
     try:
         yield response
     finally:

@@ -3,40 +3,46 @@
 Model files are many GB; the API calls around them are tiny. httpx serves the API calls
 (provision.net.http). For the bytes we measured httpx's streaming at ~1 GB/s on loopback against
 ~3.5 GB/s for `http.client`'s `readinto` into a reused buffer (docs/decisions.md), and the sync
-must keep up with curl, so the body path uses http.client (honouring HTTP(S)_PROXY and
-NO_PROXY, as httpx does). The rules are the same as in
-provision.net.http: redirects are followed by hand, a token goes only to its own origins, and
-transport failures surface as httpx exceptions so one retry policy covers both.
+must keep up with curl, so the body path uses http.client. The rules are the same as on the API
+path and come from the same place: TLS, proxy, timeouts and User-Agent from
+provision.net.config, redirects and the credential policy from provision.net.policy; transport
+failures surface as httpx exceptions (with the redacted URL) so one retry policy covers both.
 """
 
 from __future__ import annotations
 
 import base64
 import http.client
-import ssl
+import re
 import urllib.parse
-import urllib.request
-from collections.abc import Collection, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import cache
 from typing import Final
 
 import httpx
 
-from provision.net.http import USER_AGENT, follow_redirects, redact
+from provision.errors import SourceError
+from provision.net.config import USER_AGENT, Proxy, Timeouts, proxy_for, tls_context
+from provision.net.http import RetryPolicy, check_transient, retrying
+from provision.net.policy import Credential, follow_redirects, redact
 
-READ_TIMEOUT: Final = 60.0
-
-
-@cache
-def _tls() -> ssl.SSLContext:
-    return ssl.create_default_context()
+_RANGE: Final = re.compile(r"^bytes=(\d+)-(\d*)$")
 
 
 class RawResponse:
-    """The parts of an HTTP response the download path needs; shaped like httpx.Response."""
+    """The parts of an HTTP response the download path needs; shaped like httpx.Response.
 
-    def __init__(self, conn: http.client.HTTPConnection, resp: http.client.HTTPResponse, url: str):
+    `limit` caps the body we hand out: a server that ignores a closed Range, or whose
+    Content-Length promises more than asked for, never gets more than that written anywhere.
+    """
+
+    def __init__(
+        self,
+        conn: http.client.HTTPConnection,
+        resp: http.client.HTTPResponse,
+        url: str,
+        limit: int | None = None,
+    ) -> None:
         self._conn = conn
         self._resp = resp
         self.url = url
@@ -44,7 +50,11 @@ class RawResponse:
         self.headers = httpx.Headers(resp.getheaders())
         self._body: bytes | None = None
         # Bytes left of a Content-Length body (None: chunked or unknown length).
-        self._remaining: int | None = resp.length if not resp.chunked else None
+        remaining = resp.length if not resp.chunked else None
+        if limit is not None:
+            remaining = limit if remaining is None else min(remaining, limit)
+        self._remaining = remaining
+        self._chunked_cap = limit if resp.chunked else None
         self._failure: httpx.TransportError | None = None
 
     def readinto(self, buffer: memoryview) -> int:
@@ -55,11 +65,8 @@ class RawResponse:
         """
         if self._failure is not None:
             raise self._failure
-        if self._remaining is None:
-            try:
-                return self._resp.readinto(buffer)
-            except (OSError, http.client.HTTPException) as exc:
-                raise _transport_error(exc) from exc
+        if self._remaining is None or self._chunked_cap is not None:
+            return self._read_chunked(buffer)
         limit = min(len(buffer), self._remaining)
         filled = 0
         while filled < limit:
@@ -67,14 +74,33 @@ class RawResponse:
                 n = self._resp.fp.readinto1(buffer[filled:limit])
             except (OSError, http.client.HTTPException) as exc:
                 if not filled:
-                    raise _transport_error(exc) from exc
-                self._failure = _transport_error(exc)
+                    raise self._transport_error(exc) from exc
+                self._failure = self._transport_error(exc)
                 break
             if not n:
                 break  # closed early: the caller sees a short body and resumes
             filled += n
         self._remaining -= filled
         return filled
+
+    def _read_chunked(self, buffer: memoryview) -> int:
+        if self._chunked_cap is not None:
+            buffer = buffer[: self._chunked_cap]
+        try:
+            n = self._resp.readinto(buffer) if len(buffer) else 0
+        except (OSError, http.client.HTTPException) as exc:
+            raise self._transport_error(exc) from exc
+        if self._chunked_cap is not None:
+            self._chunked_cap -= n
+        return n
+
+    def _transport_error(self, exc: BaseException) -> httpx.TransportError:
+        where = redact(self.url)
+        if isinstance(exc, TimeoutError):
+            return httpx.ReadTimeout(f"no data for too long from {where}")
+        if isinstance(exc, http.client.IncompleteRead):
+            return httpx.RemoteProtocolError(f"body cut short by {where}")
+        return httpx.ReadError(f"{type(exc).__name__} reading from {where}")
 
     def read(self) -> bytes:
         """The whole (small) body: error pages only."""
@@ -99,74 +125,71 @@ class RawResponse:
         self._conn.close()
 
 
-def _transport_error(exc: BaseException) -> httpx.TransportError:
-    if isinstance(exc, http.client.IncompleteRead):
-        return httpx.RemoteProtocolError(f"body cut short: {exc}")
-    return httpx.ReadError(f"{type(exc).__name__}: {exc}")
-
-
-def _proxy_for(parts: urllib.parse.SplitResult) -> urllib.parse.SplitResult | None:
-    """The proxy from HTTP(S)_PROXY / NO_PROXY, as httpx (the API path) honours them too."""
-    proxy = urllib.request.getproxies_environment().get(parts.scheme)
-    if not proxy or urllib.request.proxy_bypass(parts.netloc):
-        return None
-    return urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
-
-
-def _proxy_auth(proxy: urllib.parse.SplitResult) -> dict[str, str]:
-    if not proxy.username:
+def _proxy_auth(proxy: Proxy) -> dict[str, str]:
+    if proxy.username is None:
         return {}
-    raw = f"{urllib.parse.unquote(proxy.username)}:{urllib.parse.unquote(proxy.password or '')}"
+    raw = f"{proxy.username}:{proxy.password or ''}"
     return {"Proxy-Authorization": f"Basic {base64.b64encode(raw.encode()).decode()}"}
 
 
-def _connect(url: str) -> tuple[http.client.HTTPConnection, str, dict[str, str]]:
+def _connect(url: str, t: Timeouts) -> tuple[http.client.HTTPConnection, str, dict[str, str]]:
     """Connection, request target and extra headers for `url` (direct or through a proxy)."""
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https"):
         raise httpx.UnsupportedProtocol(f"unsupported URL scheme in {redact(url)}")
     host = parts.hostname or ""
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    target = parts.path or "/"
-    if parts.query:
-        target += f"?{parts.query}"
-    proxy = _proxy_for(parts)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    proxy = proxy_for(url)
     if proxy is None:
         if parts.scheme == "https":
-            return (
-                http.client.HTTPSConnection(host, port, timeout=READ_TIMEOUT, context=_tls()),
-                target,
-                {},
+            conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+                host, port, timeout=t.connect, context=tls_context()
             )
-        return http.client.HTTPConnection(host, port, timeout=READ_TIMEOUT), target, {}
-    proxy_host, proxy_port = proxy.hostname or "", proxy.port or 80
+        else:
+            conn = http.client.HTTPConnection(host, port, timeout=t.connect)
+        return conn, target, {}
     if parts.scheme == "https":
-        # CONNECT tunnel: the proxy sees the host name, never the request (nor its token).
+        # CONNECT tunnel through an http:// proxy: it sees the host name, never the request
+        # (nor its token); TLS runs end to end with the origin.
         tunnel = http.client.HTTPSConnection(
-            proxy_host, proxy_port, timeout=READ_TIMEOUT, context=_tls()
+            proxy.host, proxy.port, timeout=t.connect, context=tls_context()
         )
         tunnel.set_tunnel(host, port, headers=_proxy_auth(proxy))
         return tunnel, target, {}
     # Plain http goes to the proxy in absolute form, as every HTTP proxy expects.
-    plain = http.client.HTTPConnection(proxy_host, proxy_port, timeout=READ_TIMEOUT)
+    plain = http.client.HTTPConnection(proxy.host, proxy.port, timeout=t.connect)
     return plain, urllib.parse.urlunsplit(parts._replace(fragment="")), _proxy_auth(proxy)
 
 
-def _send(url: str, method: str, headers: dict[str, str]) -> RawResponse:
-    conn, target, proxy_headers = _connect(url)
+def _send(url: str, method: str, headers: dict[str, str], t: Timeouts) -> RawResponse:
+    conn, target, proxy_headers = _connect(url, t)
+    where = redact(url)
     try:
+        conn.connect()
+        if conn.sock is not None:
+            conn.sock.settimeout(t.read)  # connect and read waits differ
         conn.request(method, target, headers={**headers, **proxy_headers})
         resp = conn.getresponse()
     except TimeoutError as exc:
         conn.close()
-        raise httpx.ReadTimeout(f"timed out talking to {redact(url)}") from exc
+        raise httpx.ReadTimeout(f"timed out talking to {where}") from exc
     except ConnectionRefusedError as exc:
         conn.close()
-        raise httpx.ConnectError(f"connection refused by {redact(url)}") from exc
+        raise httpx.ConnectError(f"connection refused by {where}") from exc
     except (OSError, http.client.HTTPException) as exc:
         conn.close()
-        raise httpx.ConnectError(f"{type(exc).__name__} talking to {redact(url)}") from exc
-    return RawResponse(conn, resp, url)
+        raise httpx.ConnectError(f"{type(exc).__name__} talking to {where}") from exc
+    return RawResponse(conn, resp, url, limit=_body_limit(headers, resp.status))
+
+
+def _body_limit(headers: dict[str, str], status: int) -> int | None:
+    """The most bytes a closed `Range: bytes=a-b` can legitimately bring."""
+    match = _RANGE.match(headers.get("Range", ""))
+    if match is None or not match.group(2):
+        return None
+    start, end = int(match.group(1)), int(match.group(2))
+    return end - start + 1 if status == 206 else end + 1
 
 
 @contextmanager
@@ -175,19 +198,61 @@ def open_stream(
     *,
     method: str = "GET",
     headers: dict[str, str] | None = None,
-    token: str | None = None,
-    token_hosts: Collection[str] = (),
+    credential: Credential | None = None,
+    timeouts: Timeouts | None = None,
 ) -> Iterator[RawResponse]:
-    """Like provision.net.http.open_following, for bulk bytes."""
+    """GET (or HEAD) `url` for bulk bytes, following redirects under the credential policy."""
+    t = timeouts or Timeouts.from_env()
     base = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity", **(headers or {})}
     response = follow_redirects(
         url,
-        lambda target, send_headers: _send(target, method, send_headers),
+        lambda target, send_headers: _send(target, method, send_headers, t),
         headers=base,
-        token=token,
-        token_hosts=token_hosts,
+        credential=credential,
     )
     try:
         yield response
     finally:
         response.close()
+
+
+def get_small(
+    url: str,
+    *,
+    what: str,
+    headers: dict[str, str] | None = None,
+    retry: RetryPolicy | None = None,
+    max_bytes: int = 64 << 20,
+) -> bytes:
+    """One small GET with retries (e.g. the lock object the FC handler reads from OSS).
+
+    The caller's headers (a signed OSS `Authorization`) go to `url` only: redirects are not
+    followed, so they cannot travel elsewhere. Any failure is a SourceError naming `what` and
+    the redacted URL; a body over `max_bytes` is refused rather than held in memory.
+    """
+    t = Timeouts.from_env()
+    base = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity", **(headers or {})}
+
+    def attempt() -> bytes:
+        response = _send(url, "GET", base, t)
+        try:
+            check_transient(response)
+            if response.status_code != 200:
+                raise SourceError(
+                    f"{what}: HTTP {response.status_code} from {redact(url)}",
+                    url=redact(url),
+                    status=response.status_code,
+                )
+            buffer = memoryview(bytearray(1 << 20))
+            chunks: list[bytes] = []
+            total = 0
+            while n := response.readinto(buffer):
+                total += n
+                if total > max_bytes:
+                    raise SourceError(f"{what}: {redact(url)} is larger than {max_bytes} bytes")
+                chunks.append(bytes(buffer[:n]))
+            return b"".join(chunks)
+        finally:
+            response.close()
+
+    return retrying(attempt, policy=retry or RetryPolicy.from_env(), what=what)

@@ -27,7 +27,9 @@ from provision.errors import (
 from provision.kinds import AIR_ECOSYSTEMS, Family, Kind, family_of_civitai_base
 from provision.manifest.refs import CIVITAI_HOSTS, CivitaiRef
 from provision.net.http import (
+    Credential,
     ResponseLike,
+    check_status,
     check_transient,
     open_following,
     origin_of,
@@ -53,10 +55,14 @@ AUTH_HINT: Final = "set CIVITAI_TOKEN to an API key from civitai.com → Account
 _SELECTOR_WEIGHTS: Final = (("format", 100.0), ("size", 10.0), ("fp", 1.0))
 
 
-def _token_hosts(ctx: SourceContext) -> frozenset[str]:
-    # The token belongs to the configured API host and to Civitai's own front ends
+def api_origins(ctx: SourceContext) -> frozenset[str]:
+    # The token belongs to the configured API origin and to Civitai's own front ends
     # (civitai.green redirects downloads to civitai.com: dropping it there breaks auth).
-    return frozenset({origin_of(ctx.civitai_url), *(f"{h}:443" for h in CIVITAI_HOSTS)})
+    return frozenset({origin_of(ctx.civitai_url), *(f"https://{h}:443" for h in CIVITAI_HOSTS)})
+
+
+def credential(ctx: SourceContext) -> Credential | None:
+    return Credential.bearer(ctx.civitai_token, api_origins(ctx))
 
 
 def _body(response: ResponseLike) -> dict[str, Any]:
@@ -119,22 +125,15 @@ class CivitaiApi:
         url = f"{self.ctx.civitai_url}{path}"
 
         def attempt() -> dict[str, Any]:
-            with open_following(
-                self.client, url, token=self.ctx.civitai_token, token_hosts=_token_hosts(self.ctx)
-            ) as response:
-                check_transient(response)
-                if response.status_code != 200:
-                    raise error_for(response, what)
+            with open_following(self.client, url, credential=credential(self.ctx)) as response:
+                check_status(response, lambda r: error_for(r, what))
                 response.read()
                 data = response.json()
                 if not isinstance(data, dict):
                     raise SourceError(f"{what}: Civitai answered something that is not an object")
                 return data
 
-        try:
-            return retrying(attempt, policy=self.ctx.retry, what=what)
-        except httpx.TransportError as exc:
-            raise SourceError(f"{what}: cannot reach Civitai ({type(exc).__name__})") from exc
+        return retrying(attempt, policy=self.ctx.retry, what=what)
 
 
 def resolve(
@@ -292,10 +291,8 @@ class CivitaiBytes:
             # Expired or revoked signed URL (R2/B2 answer 403/400): ask the API for a new one.
             self.signed_url = None
         url = download_url(self.ctx, self.version_id, self.file_id)
-        token_hosts = _token_hosts(self.ctx)
-        with open_stream(
-            url, headers=headers, token=self.ctx.civitai_token, token_hosts=token_hosts
-        ) as response:
+        token_hosts = api_origins(self.ctx)
+        with open_stream(url, headers=headers, credential=credential(self.ctx)) as response:
             check_transient(response)
             if response.status_code not in (200, 206):
                 if host_is_api(str(response.url), token_hosts):

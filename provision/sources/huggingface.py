@@ -21,7 +21,15 @@ import httpx
 from provision.errors import AccessDenied, AuthRequired, NotFound, SdprovError, SourceError
 from provision.kinds import Family
 from provision.manifest.refs import HfRef
-from provision.net.http import ResponseLike, check_transient, origin_of, redact, retrying
+from provision.net.http import (
+    Credential,
+    ResponseLike,
+    check_status,
+    open_following,
+    origin_of,
+    redact,
+    retrying,
+)
 from provision.net.transfer import RawResponse, open_stream
 from provision.sources import ByteSource, ResolvedFile, SourceContext, range_header
 
@@ -69,27 +77,21 @@ def resolve(
     url = resolve_url(ctx, ref.repo, ref.revision or "main", ref.path)
 
     def head() -> httpx.Headers:
-        # One HEAD, no redirect: the metadata sits on the resolve answer itself (302 for LFS).
-        request = client.build_request(
-            "HEAD", url, headers=_auth(ctx) | {"Accept-Encoding": "identity"}
-        )
-        response = client.send(request)
-        check_transient(response)
-        if response.status_code in (301, 302, 303, 307, 308) and not response.headers.get(
-            "X-Repo-Commit"
-        ):
-            # A renamed repo: same-host relative redirect; follow it with auth kept.
-            target = urllib.parse.urljoin(url, response.headers["location"])
-            response = client.send(client.build_request("HEAD", target, headers=_auth(ctx)))
-            check_transient(response)
-        if response.status_code >= 400:
-            raise error_for(response, what)
-        return response.headers
+        # The metadata sits on the resolve answer itself (a 302 to the CDN for LFS files), so
+        # the chain stops at the first answer carrying X-Repo-Commit. Redirects without it (a
+        # renamed repo, a mirror) are followed under the token policy like any other.
+        with open_following(
+            client,
+            url,
+            method="HEAD",
+            headers={"Accept-Encoding": "identity"},
+            credential=credential(ctx),
+            stop=lambda r: bool(r.headers.get("X-Repo-Commit")),
+        ) as response:
+            check_status(response, lambda r: error_for(r, what), ok=range(200, 400))
+            return response.headers
 
-    try:
-        headers = retrying(head, policy=ctx.retry, what=what)
-    except httpx.TransportError as exc:
-        raise SourceError(f"{what}: cannot reach Hugging Face ({type(exc).__name__})") from exc
+    headers = retrying(head, policy=ctx.retry, what=what)
     commit = headers.get("X-Repo-Commit", "")
     if not re.fullmatch(r"[0-9a-f]{40}", commit):
         raise SourceError(f"{what}: the endpoint did not give a commit (X-Repo-Commit)")
@@ -131,15 +133,12 @@ def hash_remote(source: ByteSource, ctx: SourceContext, what: str) -> tuple[str,
                 size += n
         return digest.hexdigest(), size
 
-    try:
-        result: tuple[str, int] = retrying(attempt, policy=ctx.retry, what=what)
-    except httpx.TransportError as exc:
-        raise SourceError(f"{what}: cannot download to hash it ({type(exc).__name__})") from exc
+    result: tuple[str, int] = retrying(attempt, policy=ctx.retry, what=what)
     return result
 
 
-def _auth(ctx: SourceContext) -> dict[str, str]:
-    return {"Authorization": f"Bearer {ctx.hf_token}"} if ctx.hf_token else {}
+def credential(ctx: SourceContext) -> Credential | None:
+    return Credential.bearer(ctx.hf_token, {origin_of(ctx.hf_endpoint)})
 
 
 @dataclass(slots=True, kw_only=True)
@@ -157,13 +156,6 @@ class HfBytes:
     def open(self, offset: int, end: int | None = None) -> Iterator[RawResponse]:
         headers = range_header(offset, end)
         url = resolve_url(self.ctx, self.repo, self.commit, self.path)
-        with open_stream(
-            url,
-            headers=headers,
-            token=self.ctx.hf_token,
-            token_hosts={origin_of(self.ctx.hf_endpoint)},
-        ) as response:
-            check_transient(response)
-            if response.status_code not in (200, 206):
-                raise error_for(response, self.what)
+        with open_stream(url, headers=headers, credential=credential(self.ctx)) as response:
+            check_status(response, lambda r: error_for(r, self.what), ok=(200, 206))
             yield response

@@ -10,8 +10,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, TypeVar
 
-import httpx
-
 from provision.errors import SourceError
 from provision.net.http import retrying
 from provision.net.transfer import RawResponse
@@ -65,11 +63,4 @@ def read_range(source: ByteSource, ctx: SourceContext, what: str, start: int, en
 
 
 def _retrying(attempt: Callable[[], T], ctx: SourceContext, what: str) -> T:
-    try:
-        return retrying(attempt, policy=ctx.retry, what=what)
-    except httpx.TransportError as exc:
-        raise SourceError(f"{what}: cannot reach {source_name(exc)}") from exc
-
-
-def source_name(exc: BaseException) -> str:
-    return f"the download server ({type(exc).__name__})"
+    return retrying(attempt, policy=ctx.retry, what=what)

@@ -11,7 +11,14 @@ import httpx
 from provision.errors import ChecksumMismatch, NotFound, SdprovError, SourceError
 from provision.kinds import Family
 from provision.manifest.refs import UrlRef, file_name_of_url
-from provision.net.http import ResponseLike, check_transient, open_following, redact, retrying
+from provision.net.http import (
+    ResponseLike,
+    check_status,
+    check_transient,
+    open_following,
+    redact,
+    retrying,
+)
 from provision.net.transfer import RawResponse, open_stream
 from provision.sources import ResolvedFile, SourceContext, range_header
 from provision.sources.huggingface import hash_remote
@@ -37,9 +44,7 @@ class UrlBytes:
     def open(self, offset: int, end: int | None = None) -> Iterator[RawResponse]:
         headers = range_header(offset, end)
         with open_stream(self.url, headers=headers) as response:
-            check_transient(response)
-            if response.status_code not in (200, 206):
-                raise error_for(response, self.what)
+            check_status(response, lambda r: error_for(r, self.what), ok=(200, 206))
             yield response
 
 
@@ -62,10 +67,7 @@ def resolve(
             length = response.headers.get("content-length", "")
             return int(length) if response.status_code == 200 and length.isdigit() else None
 
-    try:
-        size = retrying(head, policy=ctx.retry, what=what)
-    except httpx.TransportError as exc:
-        raise SourceError(f"{what}: cannot reach {redact(ref.url)} ({type(exc).__name__})") from exc
+    size = retrying(head, policy=ctx.retry, what=what)
     if size is None:
         # No usable HEAD (presigned GET-only URLs refuse it): read it once and check the hash.
         actual, size = hash_remote(source, ctx, what)

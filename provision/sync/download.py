@@ -154,7 +154,7 @@ def _receive(
     have: int,
     sink: ProgressSink,
 ) -> int:
-    with job.source.open(have) as response:
+    with job.source.open(have, job.size - 1) as response:  # closed: never past the size
         _check_response(job, response, have)
         with job.partial.open("ab" if have else "wb") as out:
             writer = _Writer(out, digest)

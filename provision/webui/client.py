@@ -3,7 +3,9 @@
 Routes and JSON shapes: reference/webui-formats.md §2, checked against A1111 `modules/api/api.py`
 and `extensions-builtin/Lora/scripts/lora_script.py`, Forge `modules/api/api.py`.
 
-The password travels only in the Basic `Authorization` header that httpx builds; it is never
+Connections come from provision.net (TLS context, proxies, User-Agent) and redirects go
+through its one follower: the password travels only in a Basic `Authorization` header, only to
+the WebUI's own origin (scheme, host, port), never across a redirect to another. It is never
 put in a URL, a log line or an error. A URL given as `http://user:pass@host` is split into
 credentials and a clean URL first.
 """
@@ -22,12 +24,14 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from provision.kinds import Kind
+from provision.net.config import USER_AGENT, check_proxy_env, tls_context
+from provision.net.policy import Credential, follow_redirects, origin_of
 from provision.webui.errors import WebuiAuthError, WebuiError
 
 log = logging.getLogger(__name__)
 
 # Listing is quick; refreshes rescan folders (one small read per checkpoint for the old hash,
-# over NAS) and refresh-embeddings may load a checkpoint first, so they get a long read timeout.
+# over NAS), so they get a long read timeout.
 LIST_TIMEOUT: Final = httpx.Timeout(30.0, connect=5.0)
 REFRESH_TIMEOUT: Final = httpx.Timeout(600.0, connect=5.0)
 PROBE_TIMEOUT: Final = httpx.Timeout(3.0, connect=2.0)
@@ -133,13 +137,14 @@ class WebuiClient:
     ) -> None:
         self.url, url_auth = split_url(url)
         auth = auth or url_auth
+        self._credential = Credential.basic(*auth, {origin_of(self.url)}) if auth else None
+        check_proxy_env()
         self._http = httpx.Client(
-            base_url=self.url,
-            auth=httpx.BasicAuth(*auth) if auth else None,
             timeout=LIST_TIMEOUT,
             transport=transport,
-            headers={"User-Agent": "sdprov-webui"},
-            follow_redirects=False,
+            headers={"User-Agent": USER_AGENT},
+            follow_redirects=False,  # provision.net.policy follows, keeping the password home
+            verify=tls_context(),
         )
 
     def close(self) -> None:
@@ -156,8 +161,11 @@ class WebuiClient:
     def _request(
         self, method: str, route: str, *, timeout: httpx.Timeout = LIST_TIMEOUT
     ) -> httpx.Response:
+        def send(target: str, headers: dict[str, str]) -> httpx.Response:
+            return self._http.request(method, target, headers=headers, timeout=timeout)
+
         try:
-            response = self._http.request(method, route, timeout=timeout)
+            response = follow_redirects(self.url + route, send, credential=self._credential)
         except httpx.TimeoutException as exc:
             raise WebuiError(
                 f"WebUI at {self.url} did not answer {method} {route} in time "
@@ -188,10 +196,12 @@ class WebuiClient:
     def probe(self) -> bool:
         """True when something answers like a WebUI at this URL (401 counts: it is running)."""
         try:
-            response = self._http.get("/sdapi/v1/sd-models", timeout=PROBE_TIMEOUT)
-        except httpx.TransportError:
+            response = self._request("GET", "/sdapi/v1/sd-models", timeout=PROBE_TIMEOUT)
+        except WebuiAuthError:
+            return True
+        except WebuiError:
             return False
-        return response.status_code in (200, 401)
+        return response.status_code == 200
 
     def has_route(self, route: str) -> bool:
         """GET-probe a read-only route: 404 means this WebUI version does not have it."""
@@ -217,41 +227,31 @@ class WebuiClient:
     def refresh_loras(self) -> RefreshOutcome:
         return self._refresh(Kind.LORA, "/sdapi/v1/refresh-loras")
 
-    def refresh_embeddings(self, embeddings_dir: Path | None) -> RefreshOutcome:
-        """POST refresh-embeddings (1.8+); on 404 (1.6/1.7) touch the top-level folder instead.
+    @staticmethod
+    def refresh_embeddings(embeddings_dir: Path | None) -> RefreshOutcome:
+        """Bump the top-level embeddings folder's mtime; never POST refresh-embeddings.
 
-        Before 1.8 WebUI reloads embeddings when the mtime of a top-level embeddings dir
-        increased (`DirWithTextualInversionEmbeddings.has_changed`), checked at every
-        generation. A file added in a subfolder does not change that mtime, so we bump it.
+        That route (A1111 1.8–1.10) reloads with `force_reload=True`, whose
+        `get_expected_shape` reads `shared.sd_model`: on a WebUI with no model loaded it loads
+        and hashes a checkpoint (minutes, gigabytes) and answers 500 when none can load. Every
+        generation instead reloads embeddings when a top-level folder's mtime increased
+        (`DirWithTextualInversionEmbeddings.has_changed`, 1.6–1.10), before the prompt that
+        could use them is parsed, and a file added in a subfolder does not change that mtime.
         """
-        route = "/sdapi/v1/refresh-embeddings"
-        response = self._request("POST", route, timeout=REFRESH_TIMEOUT)
-        if response.status_code == 200:
-            return RefreshOutcome(kind=Kind.EMBEDDING, route=route, status=RefreshStatus.REFRESHED)
-        if response.status_code not in (404, 405):
-            # A 500 here usually means no checkpoint could load: the route forces a model load.
-            return RefreshOutcome(
-                kind=Kind.EMBEDDING,
-                route=route,
-                status=RefreshStatus.FAILED,
-                detail=f"HTTP {response.status_code} (refresh-embeddings loads a checkpoint "
-                "first; check that one can load)",
-            )
         if embeddings_dir is None or not embeddings_dir.is_dir():
             return RefreshOutcome(
                 kind=Kind.EMBEDDING,
                 route=None,
-                status=RefreshStatus.FAILED,
-                detail="WebUI < 1.8 has no refresh-embeddings and the embeddings folder "
-                f"{embeddings_dir} is not here to touch",
+                status=RefreshStatus.FALLBACK,
+                detail=f"no embeddings folder at {embeddings_dir}: nothing for WebUI to reload",
             )
         touch_newer(embeddings_dir)
         return RefreshOutcome(
             kind=Kind.EMBEDDING,
             route=None,
             status=RefreshStatus.FALLBACK,
-            detail=f"WebUI < 1.8 has no refresh-embeddings: touched {embeddings_dir} so the "
-            "next generation reloads them",
+            detail=f"touched {embeddings_dir}: WebUI reloads embeddings at its next generation "
+            "(refresh-embeddings is not called: it forces a checkpoint load)",
         )
 
     @staticmethod

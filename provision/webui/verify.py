@@ -97,9 +97,9 @@ class WebuiReport:
 
     @property
     def ok(self) -> bool:
-        return not any(row.problem for row in self.rows) and not any(
-            r.status is RefreshStatus.FAILED for r in self.refreshes
-        )
+        # A refresh route that failed matters only through what WebUI then fails to list: a
+        # model it lists is a success even if its route answered 500 (the detail is a note).
+        return not any(row.problem for row in self.rows)
 
     @property
     def problems(self) -> tuple[WebuiRow, ...]:
@@ -233,7 +233,7 @@ def verify_listing(
             rows.append(
                 row(
                     RowStatus.PENDING,
-                    "WebUI < 1.8: embeddings folder touched, loaded at the next generation",
+                    "embeddings folder touched: WebUI loads it at its next generation",
                 )
             )
         elif entry.kind is Kind.EMBEDDING and not listing.embeddings:

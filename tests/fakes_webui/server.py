@@ -16,7 +16,10 @@ mistake shows up as a missing model. Sources of each rule (reference/webui-forma
 - embeddings: `textual_inversion.EmbeddingDatabase` — os.walk followlinks, size-0 files skipped,
   name = stem; "skipped" when the vector width ≠ the loaded model's; reloaded when the top dir's
   mtime increased at the next generation (`generate()` here), or forced by `refresh-embeddings`
-  (1.8+; 404 on 1.6). The width is read from the safetensors header (`.pt`/`.bin` are counted
+  (1.8+; 404 on 1.6). That route calls `load_textual_inversion_embeddings(force_reload=True)`,
+  whose `get_expected_shape` reads `shared.sd_model`: with no model loaded WebUI loads (and
+  hashes) a checkpoint first, and answers 500 when none can load (`checkpoint_loads` counts
+  the loads here; `GET /embeddings` only reads the lists). The width is read from the safetensors header (`.pt`/`.bin` are counted
   as fitting: reading them needs torch).
 - hypernetworks: `hypernetwork.list_hypernetworks` — `**/*.pt` (case-sensitive), name = stem,
   `None` ignored; rescanned only at start (`restart()` here): there is no refresh route.
@@ -134,6 +137,7 @@ class FakeWebui:
         self.model_loaded = model_loaded
         self.state = FakeState()
         self.requests: list[tuple[str, str, bool]] = []  # (method, path, sent credentials)
+        self.checkpoint_loads = 0  # checkpoints loaded on behalf of an API call
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         # A short poll interval: shutdown() waits for it, and tests start many servers.
@@ -389,7 +393,21 @@ class FakeWebui:
         self._scan_loras()
 
     def _refresh_embeddings(self) -> None:
-        self.model_loaded = True  # refresh-embeddings loads a checkpoint first
+        if not self.model_loaded:
+            # get_expected_shape → shared.sd_model → load_model(): minutes and GBs on a real box.
+            if not self.state.checkpoints:
+                raise _ServerError(
+                    500,
+                    {
+                        "error": "FileNotFoundError",
+                        "detail": "",
+                        "body": "",
+                        "errors": "No checkpoints found. When searching for checkpoints, "
+                        f"looked at: file {self.dirs.ckpt}",
+                    },
+                )
+            self.checkpoint_loads += 1
+            self.model_loaded = True
         self._load_embeddings()
 
     def handle(
@@ -407,7 +425,10 @@ class FakeWebui:
             # FastAPI's HTTPBasic: 401 with a challenge, same body for missing or wrong.
             return 401, {"detail": "Incorrect username or password"}, {"WWW-Authenticate": "Basic"}
         with self._lock:
-            return 200, handler(), {}
+            try:
+                return 200, handler(), {}
+            except _ServerError as exc:
+                return exc.status, exc.body, {}
 
     def _authorized(self, authorization: str | None) -> bool:
         if not authorization or not authorization.startswith("Basic "):
@@ -415,6 +436,15 @@ class FakeWebui:
         assert self.auth is not None
         expected = base64.b64encode(f"{self.auth[0]}:{self.auth[1]}".encode()).decode()
         return authorization[6:] == expected
+
+
+class _ServerError(Exception):
+    """What A1111's api exception handler turns into a JSON error answer."""
+
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        super().__init__(status)
+        self.status = status
+        self.body = body
 
 
 def _handler_for(webui: FakeWebui) -> type[BaseHTTPRequestHandler]:

@@ -81,7 +81,8 @@ def test_a1111_110_refresh_lists_new_models(
     assert rows["Stable-diffusion/XL/new.safetensors"].status is RowStatus.LISTED
     assert rows["Lora/styles/new_lora.safetensors"].status is RowStatus.LISTED
     assert rows["VAE/new.vae.safetensors"].status is RowStatus.LISTED
-    assert rows["embeddings/neg/badhands.safetensors"].status is RowStatus.LISTED
+    # Embeddings wait for WebUI's next generation (folder mtime bumped), never a forced load.
+    assert rows["embeddings/neg/badhands.safetensors"].status is RowStatus.PENDING
     # No refresh route: a new hypernetwork is not listed until WebUI restarts.
     hn = rows["hypernetworks/new_hn.pt"]
     assert hn.status is RowStatus.RESTART_REQUIRED and "restart" in hn.reason
@@ -90,11 +91,45 @@ def test_a1111_110_refresh_lists_new_models(
         "/sdapi/v1/refresh-checkpoints",
         "/sdapi/v1/refresh-vae",
         "/sdapi/v1/refresh-loras",
-        "/sdapi/v1/refresh-embeddings",
     ]
     assert {r.kind: r.status for r in report.refreshes}[Kind.HYPERNETWORK] is (
         RefreshStatus.UNSUPPORTED
     )
+
+
+def test_no_model_loaded_sync_never_forces_a_checkpoint_load(
+    models_root: Path, data_dir: Path, lock: Lockfile
+) -> None:
+    """A1111 1.10 with no model loaded: refresh-embeddings would load (and hash) a checkpoint,
+    or answer 500 when none can load. sdprov lists, touches the folder, and reports success."""
+    dirs = Dirs.under(models_root, data_dir)
+    for path in dirs.ckpt.rglob("*.safetensors"):
+        path.unlink()
+    lock = mf.lock_of(*(m for m in lock.models if m.kind is not Kind.CHECKPOINT))
+    with FakeWebui(Variant.A1111_110, dirs, model_loaded=False) as webui:
+        with WebuiClient(webui.url) as client:  # the fake models the real route's failure
+            assert client._request("POST", "/sdapi/v1/refresh-embeddings").status_code == 500
+        webui.requests.clear()
+        webui.model_loaded = False
+        before = (models_root / "embeddings").stat().st_mtime_ns
+        report = refresh_and_verify(lock, models_root, webui.url, None)
+        posts = [p for m, p, _ in webui.requests if m == "POST"]
+        assert webui.checkpoint_loads == 0 and not webui.model_loaded
+    assert "/sdapi/v1/refresh-embeddings" not in posts
+    assert (models_root / "embeddings").stat().st_mtime_ns > before
+    assert report.ok, report.to_json()
+    row = _by_path(report.rows)["embeddings/easynegative.safetensors"]
+    assert row.status is RowStatus.PENDING and not row.problem
+
+
+def test_refresh_embeddings_route_loads_a_checkpoint_in_the_fake(
+    models_root: Path, data_dir: Path, lock: Lockfile
+) -> None:
+    """The fake's model of A1111: the route forces a load when none is loaded."""
+    with FakeWebui(Variant.A1111_110, Dirs.under(models_root, data_dir), model_loaded=False) as w:
+        with WebuiClient(w.url) as client:
+            assert client._request("POST", "/sdapi/v1/refresh-embeddings").status_code == 200
+        assert w.checkpoint_loads == 1 and w.model_loaded
 
 
 def test_a1111_16_embeddings_fall_back_to_touching_the_folder(
