@@ -45,6 +45,12 @@ __all__ = [
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+# httpx logs every request line with its full URL at INFO, and httpcore the response headers
+# (a `Location` with its signature) at DEBUG: under --verbose that prints signed URLs. Our own
+# log lines say the same things, redacted.
+for _name in ("httpx", "httpcore"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RetryPolicy:

@@ -80,6 +80,14 @@ class _Reset:
     times: int
 
 
+@dataclass
+class _Stall:
+    host: str
+    nbytes: int
+    times: int
+    seconds: float
+
+
 class Faults:
     """Fault knobs shared by the hosts of one fake; all off by default, settable at any time.
 
@@ -99,6 +107,9 @@ class Faults:
         self.throttle_bps: int | None = None
         self.truncate_to: int | None = None
         self.corrupt = False
+        self.on_reset: Callable[[], None] | None = None  # runs as a reset fires (expire URLs)
+        self._stalls: list[_Stall] = []
+        self._length_lies: list[_Reset] = []  # nbytes: what to add to Content-Length
 
     def fail(
         self,
@@ -124,11 +135,28 @@ class Faults:
         with self._lock:
             self._resets.append(_Reset(host, nbytes, times))
 
+    def stall_after(
+        self, nbytes: int, seconds: float, *, times: int = 1, host: str = "storage"
+    ) -> None:
+        """The next ``times`` bodies on ``host`` send ``nbytes``, go silent for ``seconds``
+        (a dead CDN node, past any sane read timeout), then reset the connection."""
+        with self._lock:
+            self._stalls.append(_Stall(host, nbytes, times, seconds))
+
+    def lie_content_length(self, delta: int, *, times: int = 1, host: str = "storage") -> None:
+        """The next ``times`` file bodies on ``host`` announce ``Content-Length`` off by
+        ``delta`` (negative: shorter than the body sent; positive: longer, then FIN)."""
+        with self._lock:
+            self._length_lies.append(_Reset(host, delta, times))
+
     def clear(self) -> None:
         """Turn every knob off and drop pending one-shot faults."""
         with self._lock:
             self._failures.clear()
             self._resets.clear()
+            self._stalls.clear()
+            self._length_lies.clear()
+        self.on_reset = None
         self.ignore_range = self.html_instead = self.json_instead = self.corrupt = False
         self.throttle_bps = self.truncate_to = None
 
@@ -143,6 +171,26 @@ class Faults:
                 if failure.times <= 0:
                     self._failures.remove(failure)
                 return failure
+        return None
+
+    def take_stall(self, host: str) -> tuple[int, float] | None:
+        with self._lock:
+            for stall in self._stalls:
+                if stall.host == host:
+                    stall.times -= 1
+                    if stall.times <= 0:
+                        self._stalls.remove(stall)
+                    return stall.nbytes, stall.seconds
+        return None
+
+    def take_length_lie(self, host: str) -> int | None:
+        with self._lock:
+            for lie in self._length_lies:
+                if lie.host == host:
+                    lie.times -= 1
+                    if lie.times <= 0:
+                        self._length_lies.remove(lie)
+                    return lie.nbytes
         return None
 
     def take_reset(self, host: str) -> int | None:
@@ -476,9 +524,10 @@ class FakeHandler(http.server.BaseHTTPRequestHandler):
             return
         start, end = wanted if isinstance(wanted, tuple) else (0, total - 1)
         length = end - start + 1
+        lie = faults.take_length_lie(self.server.label) if self.command != "HEAD" else None
         self.send_response(206 if isinstance(wanted, tuple) else 200)
         self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(length))
+        self.send_header("Content-Length", str(max(0, length + (lie or 0))))
         self.send_header("Accept-Ranges", "bytes")
         if isinstance(wanted, tuple):
             self.send_header("Content-Range", f"bytes {start}-{end}/{total}")
@@ -486,11 +535,21 @@ class FakeHandler(http.server.BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         if self.command != "HEAD" and length > 0:
+            if lie is not None and lie < 0:
+                # The body goes out whole; the client must stop at the announced length.
+                self._write_chunks(iter_content(content, start, length), None, None)
+                self.close_connection = True
+                return
             self._write_body(content, start, length)
+            if lie is not None:
+                self.close_connection = True  # FIN where the announced length says more
 
     def _write_body(self, content: Content, start: int, length: int) -> None:
         faults = self.server.faults
         cut = faults.take_reset(self.server.label)
+        stall = faults.take_stall(self.server.label)
+        if stall is not None:
+            cut = min(stall[0], cut if cut is not None else stall[0])
         truncate = faults.truncate_to
         limit = min([length, *(n for n in (cut, truncate) if n is not None)])
         throttle, corrupt = faults.throttle_bps, faults.corrupt
@@ -501,7 +560,12 @@ class FakeHandler(http.server.BaseHTTPRequestHandler):
         else:
             flip_at = length - 1 if corrupt else None  # the last byte: headers stay parseable
             self._write_chunks(iter_content(content, start, limit), throttle, flip_at)
+        if stall is not None and cut is not None and cut < length:
+            self.wfile.flush()
+            self.server.stopping.wait(stall[1])
         if cut is not None and cut < length:
+            if faults.on_reset is not None:
+                faults.on_reset()
             self.abort()
         elif limit < length:
             self.close_connection = True  # FIN after a short body: a truncated download
