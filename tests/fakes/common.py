@@ -553,7 +553,9 @@ class FakeHandler(http.server.BaseHTTPRequestHandler):
         truncate = faults.truncate_to
         limit = min([length, *(n for n in (cut, truncate) if n is not None)])
         throttle, corrupt = faults.throttle_bps, faults.corrupt
-        if isinstance(content, Path) and not (throttle or corrupt):
+        if limit <= 0:
+            pass  # headers only (a stall or reset before the first byte)
+        elif isinstance(content, Path) and not (throttle or corrupt):
             # Fast path: the kernel copies file pages straight to the socket (os.sendfile).
             with content.open("rb") as fh:
                 self.connection.sendfile(fh, offset=start, count=limit)
