@@ -16,6 +16,7 @@ import httpx
 
 from provision.errors import SourceError
 from provision.kinds import Family, Kind
+from provision.net.config import Timeouts, check_proxy_env
 from provision.net.http import RetryPolicy, make_client
 from provision.net.transfer import RawResponse
 
@@ -83,6 +84,8 @@ class SourceContext:
 
     @classmethod
     def from_env(cls) -> SourceContext:
+        check_proxy_env()  # a bad proxy or timeout: one usage error up front, not one per model
+        Timeouts.from_env()
         return cls(
             civitai_url=os.environ.get("SDPROV_CIVITAI_URL", DEFAULT_CIVITAI_URL).rstrip("/"),
             hf_endpoint=os.environ.get("HF_ENDPOINT", DEFAULT_HF_ENDPOINT).rstrip("/"),

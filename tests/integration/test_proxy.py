@@ -79,3 +79,14 @@ def test_sync_downloads_through_the_proxy(
     api = [h for path, h in seen if path.startswith(civitai.api_url + "/api/download/")]
     assert api and all(h["authorization"] == f"Bearer {TOKEN}" for h in api)
     Cli(cli.cwd, cli.env).run("status", "--models-root", str(root), "--check")
+
+
+def test_socks_proxy_at_the_cli_is_exit_2(
+    cli: Cli, civitai: CivitaiServer, hf: HfServer, tmp_path: Path
+) -> None:
+    build(tmp_path, civitai, hf)
+    (tmp_path / "manifests" / "models.yaml").write_text(MANIFEST)
+    env = {**cli.env, "ALL_PROXY": "socks5://127.0.0.1:1080"}
+    env.pop("NO_PROXY")
+    out = Cli(cwd=cli.cwd, env=env).run("lock", check=2)
+    assert "unsupported proxy socks5://127.0.0.1:1080" in out.stderr

@@ -58,7 +58,9 @@ def _sync(cli: Cli, root: Path, *args: str, check: int = 0, env: dict[str, str] 
     return runner.run("sync", "--models-root", str(root), *args, check=check)
 
 
-def test_stall_past_the_read_timeout_resumes(cli: Cli, civitai: CivitaiServer, locked: Path) -> None:
+def test_stall_past_the_read_timeout_resumes(
+    cli: Cli, civitai: CivitaiServer, locked: Path
+) -> None:
     civitai.faults.stall_after(2_000_000, 20.0)
     began = time.monotonic()
     _sync(cli, locked, "--jobs", "1", env={"SDPROV_READ_TIMEOUT": "0.5"})
