@@ -115,16 +115,20 @@ def parse_retry_after(value: str) -> float | None:
     return max(0.0, float(when.timestamp()) - time.time())
 
 
-def make_client(*, timeouts: Timeouts | None = None) -> httpx.Client:
-    """The httpx client for API calls: shared TLS context, env proxies, our timeouts and UA."""
+def make_client(
+    *, timeout: httpx.Timeout | None = None, transport: httpx.BaseTransport | None = None
+) -> httpx.Client:
+    """The httpx client for API calls (sources, WebUI): shared TLS context, env proxies, our
+    timeouts (`timeout` overrides them, e.g. WebUI's long refresh) and User-Agent."""
     check_proxy_env()
-    t = timeouts or Timeouts.from_env()
+    t = Timeouts.from_env()
     return httpx.Client(
         follow_redirects=False,  # provision.net.policy follows, to decide where tokens go
         headers={"User-Agent": USER_AGENT},
-        timeout=httpx.Timeout(t.read, connect=t.connect),
+        timeout=timeout or httpx.Timeout(t.read, connect=t.connect),
         verify=tls_context(),
         trust_env=True,  # HTTP(S)_PROXY, ALL_PROXY, NO_PROXY: same rules as config.proxy_for
+        transport=transport,
     )
 
 

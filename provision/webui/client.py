@@ -24,7 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from provision.kinds import Kind
-from provision.net.config import USER_AGENT, check_proxy_env, tls_context
+from provision.net.http import make_client
 from provision.net.policy import Credential, follow_redirects, origin_of
 from provision.webui.errors import WebuiAuthError, WebuiError
 
@@ -138,14 +138,7 @@ class WebuiClient:
         self.url, url_auth = split_url(url)
         auth = auth or url_auth
         self._credential = Credential.basic(*auth, {origin_of(self.url)}) if auth else None
-        check_proxy_env()
-        self._http = httpx.Client(
-            timeout=LIST_TIMEOUT,
-            transport=transport,
-            headers={"User-Agent": USER_AGENT},
-            follow_redirects=False,  # provision.net.policy follows, keeping the password home
-            verify=tls_context(),
-        )
+        self._http = make_client(timeout=LIST_TIMEOUT, transport=transport)
 
     def close(self) -> None:
         self._http.close()

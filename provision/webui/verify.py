@@ -154,100 +154,108 @@ def verify_listing(
 ) -> list[WebuiRow]:
     """One row per locked model: is it in WebUI's list, under the name WebUI gives it?"""
     refreshed = {r.kind: r for r in refreshes}
-    embedding_fallback = (
-        refreshed.get(Kind.EMBEDDING) is not None
-        and refreshed[Kind.EMBEDDING].status is RefreshStatus.FALLBACK
+    touched = Kind.EMBEDDING in refreshed and (
+        refreshed[Kind.EMBEDDING].status is RefreshStatus.FALLBACK
     )
-    names: dict[str, tuple[str | None, str]] = {m.path: expected_name(m) for m in lock.models}
-    clash = Counter((m.kind, names[m.path][0]) for m in lock.models if names[m.path][0] is not None)
-    widths = Counter(e.shape for e in listing.embeddings if not e.skipped and e.shape)
-    model_width = widths.most_common(1)[0][0] if widths else None
-    by_name: dict[Kind, dict[str, list[ListedModel]]] = defaultdict(lambda: defaultdict(list))
-    for kind in Kind:
-        for listed in listing.of(kind):
-            by_name[kind][listed.name].append(listed)
+    matcher = _Matcher(lock, listing, embeddings_touched=touched)
+    return [matcher.row(entry) for entry in sorted(lock.models, key=lambda m: m.sort_key)]
 
-    rows = []
-    for entry in sorted(lock.models, key=lambda m: m.sort_key):
-        name, why = names[entry.path]
 
-        def row(status: RowStatus, reason: str = "", *, e: LockEntry = entry) -> WebuiRow:
-            return WebuiRow(
-                name=e.name,
-                kind=e.kind,
-                family=e.base,
-                path=e.path,
-                webui_name=names[e.path][0],
-                status=status,
-                reason=reason,
-            )
+class _Matcher:
+    """What WebUI lists, indexed by its names, to match locked entries against."""
 
+    def __init__(self, lock: Lockfile, listing: Listing, *, embeddings_touched: bool) -> None:
+        self.lock = lock
+        self.listing = listing
+        self.embeddings_touched = embeddings_touched
+        self.names = {m.path: expected_name(m) for m in lock.models}
+        self.clash = Counter(
+            (m.kind, self.names[m.path][0]) for m in lock.models if self.names[m.path][0]
+        )
+        widths = Counter(e.shape for e in listing.embeddings if not e.skipped and e.shape)
+        self.model_width = widths.most_common(1)[0][0] if widths else None
+        self.by_name: dict[Kind, dict[str, list[ListedModel]]] = defaultdict(
+            lambda: defaultdict(list)
+        )
+        for kind in Kind:
+            for listed in listing.of(kind):
+                self.by_name[kind][listed.name].append(listed)
+
+    def row(self, entry: LockEntry) -> WebuiRow:
+        name, why = self.names[entry.path]
         if name is None:
-            rows.append(row(RowStatus.MISSING, why))
-            continue
-        candidates = by_name[entry.kind].get(name, [])
+            return self._row(entry, RowStatus.MISSING, why)
+        candidates = self.by_name[entry.kind].get(name, [])
         ours = [c for c in candidates if _is_ours(c, entry)]
-        if clash[(entry.kind, name)] > 1 and (entry.kind is Kind.EMBEDDING or not ours):
+        if self.clash[(entry.kind, name)] > 1 and (entry.kind is Kind.EMBEDDING or not ours):
             others = [
                 m.path
-                for m in lock.models
-                if m.kind is entry.kind and m.path != entry.path and names[m.path][0] == name
+                for m in self.lock.models
+                if m.kind is entry.kind and m.path != entry.path and self.names[m.path][0] == name
             ]
-            rows.append(
-                row(
-                    RowStatus.DUPLICATE,
-                    f"WebUI names it {name!r}, like {', '.join(others)}; it keeps only one",
-                )
+            return self._row(
+                entry,
+                RowStatus.DUPLICATE,
+                f"WebUI names it {name!r}, like {', '.join(others)}; it keeps only one",
             )
-        elif ours:
-            listed = ours[-1]
-            if listed.skipped:
-                width = f"; the loaded checkpoint takes {model_width}" if model_width else ""
-                rows.append(
-                    row(
-                        RowStatus.SKIPPED,
-                        f"vector width {listed.shape}{width}: WebUI loads it only with a "
-                        f"{entry.base.value} checkpoint",
-                    )
-                )
-            elif listed.sha256 and listed.sha256 != entry.sha256:
-                rows.append(
-                    row(
-                        RowStatus.HASH_MISMATCH,
-                        f"WebUI has sha256 {listed.sha256[:12]}…, the lock {entry.sha256[:12]}…",
-                    )
-                )
-            else:
-                rows.append(row(RowStatus.LISTED))
-        elif candidates:
+        if ours:
+            return self._listed(entry, ours[-1])
+        if candidates:
             where = ", ".join(c.filename or "?" for c in candidates)
-            rows.append(row(RowStatus.DUPLICATE, f"WebUI's {name!r} is another file: {where}"))
-        elif entry.kind is Kind.HYPERNETWORK:
-            rows.append(
-                row(
-                    RowStatus.RESTART_REQUIRED,
-                    "not listed; hypernetworks have no refresh route: restart WebUI",
-                )
+            reason = f"WebUI's {name!r} is another file: {where}"
+            return self._row(entry, RowStatus.DUPLICATE, reason)
+        return self._unlisted(entry)
+
+    def _listed(self, entry: LockEntry, listed: ListedModel) -> WebuiRow:
+        if listed.skipped:
+            width = f"; the loaded checkpoint takes {self.model_width}" if self.model_width else ""
+            return self._row(
+                entry,
+                RowStatus.SKIPPED,
+                f"vector width {listed.shape}{width}: WebUI loads it only with a "
+                f"{entry.base.value} checkpoint",
             )
-        elif entry.kind is Kind.EMBEDDING and embedding_fallback:
-            rows.append(
-                row(
-                    RowStatus.PENDING,
-                    "embeddings folder touched: WebUI loads it at its next generation",
-                )
+        if listed.sha256 and listed.sha256 != entry.sha256:
+            return self._row(
+                entry,
+                RowStatus.HASH_MISMATCH,
+                f"WebUI has sha256 {listed.sha256[:12]}…, the lock {entry.sha256[:12]}…",
             )
-        elif entry.kind is Kind.EMBEDDING and not listing.embeddings:
-            rows.append(
-                row(
-                    RowStatus.UNVERIFIED,
-                    "WebUI lists no embeddings at all: it loads them with the first checkpoint",
-                )
+        return self._row(entry, RowStatus.LISTED)
+
+    def _unlisted(self, entry: LockEntry) -> WebuiRow:
+        if entry.kind is Kind.HYPERNETWORK:
+            return self._row(
+                entry,
+                RowStatus.RESTART_REQUIRED,
+                "not listed; hypernetworks have no refresh route: restart WebUI",
             )
-        elif entry.kind is Kind.VAE and listing.is_forge:
-            rows.append(row(RowStatus.PENDING, FORGE_VAE_NOTE))
-        else:
-            rows.append(row(RowStatus.MISSING, _missing_hint(entry.kind)))
-    return rows
+        if entry.kind is Kind.EMBEDDING and self.embeddings_touched:
+            return self._row(
+                entry,
+                RowStatus.PENDING,
+                "embeddings folder touched: WebUI loads it at its next generation",
+            )
+        if entry.kind is Kind.EMBEDDING and not self.listing.embeddings:
+            return self._row(
+                entry,
+                RowStatus.UNVERIFIED,
+                "WebUI lists no embeddings at all: it loads them with the first checkpoint",
+            )
+        if entry.kind is Kind.VAE and self.listing.is_forge:
+            return self._row(entry, RowStatus.PENDING, FORGE_VAE_NOTE)
+        return self._row(entry, RowStatus.MISSING, _missing_hint(entry.kind))
+
+    def _row(self, entry: LockEntry, status: RowStatus, reason: str = "") -> WebuiRow:
+        return WebuiRow(
+            name=entry.name,
+            kind=entry.kind,
+            family=entry.base,
+            path=entry.path,
+            webui_name=self.names[entry.path][0],
+            status=status,
+            reason=reason,
+        )
 
 
 def _missing_hint(kind: Kind) -> str:
