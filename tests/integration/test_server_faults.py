@@ -10,6 +10,7 @@ from __future__ import annotations
 import email.utils
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -32,6 +33,15 @@ def locked(cli: Cli, civitai: CivitaiServer, hf: HfServer, tmp_path: Path) -> Pa
     cli.run("lock")
     civitai.clear_requests()
     return tmp_path / "sd" / "models"
+
+
+@pytest.fixture(autouse=True)
+def _storage_never_sees_a_token(civitai: CivitaiServer, hf: HfServer) -> Iterator[None]:
+    """Whatever the fault, retries and re-resolves never carry a token to storage or a CDN."""
+    yield
+    for request in [*civitai.requests, *hf.requests]:
+        if request.host in ("storage", "cdn"):
+            assert "authorization" not in request.headers, request.path
 
 
 def _visible(root: Path) -> list[str]:
