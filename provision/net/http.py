@@ -116,7 +116,9 @@ def parse_retry_after(value: str) -> float | None:
 
 
 def make_client(
-    *, timeout: httpx.Timeout | None = None, transport: httpx.BaseTransport | None = None
+    *,
+    timeout: float | httpx.Timeout | None = None,
+    transport: httpx.BaseTransport | None = None,
 ) -> httpx.Client:
     """The httpx client for API calls (sources, WebUI): shared TLS context, env proxies, our
     timeouts (`timeout` overrides them, e.g. WebUI's long refresh) and User-Agent."""
@@ -125,7 +127,7 @@ def make_client(
     return httpx.Client(
         follow_redirects=False,  # provision.net.policy follows, to decide where tokens go
         headers={"User-Agent": USER_AGENT},
-        timeout=timeout or httpx.Timeout(t.read, connect=t.connect),
+        timeout=httpx.Timeout(t.read, connect=t.connect) if timeout is None else timeout,
         verify=tls_context(),
         trust_env=True,  # HTTP(S)_PROXY, ALL_PROXY, NO_PROXY: same rules as config.proxy_for
         transport=transport,
