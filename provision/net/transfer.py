@@ -47,7 +47,9 @@ class RawResponse:
         self._resp = resp
         self.url = url
         self.status_code = resp.status
-        self.headers = httpx.Headers(resp.getheaders())
+        # http.client decodes header bytes as latin-1; encode them back the same way, or a
+        # raw UTF-8 filename in Content-Disposition (common on Civitai) is a UnicodeEncodeError.
+        self.headers = httpx.Headers(resp.getheaders(), encoding="latin-1")
         self._body: bytes | None = None
         # Bytes left of a Content-Length body (None: chunked or unknown length).
         remaining = resp.length if not resp.chunked else None
@@ -83,11 +85,35 @@ class RawResponse:
         self._remaining -= filled
         return filled
 
-    def _read_chunked(self, buffer: memoryview) -> int:
+    def readinto1(self, buffer: memoryview) -> int:
+        """At most one receive into `buffer`; 0 at the end of the body (or of `limit`).
+
+        Returns as soon as any bytes arrived, so a caller on a slow link can report progress
+        and notice a cancellation between receives; on a fast link one receive is as large
+        as the socket has ready, so the loop costs no more calls than `readinto`.
+        """
+        if self._failure is not None:
+            raise self._failure
+        if self._remaining is None or self._chunked_cap is not None:
+            return self._read_chunked(buffer, one=True)
+        limit = min(len(buffer), self._remaining)
+        try:
+            n = self._resp.fp.readinto1(buffer[:limit]) if limit else 0
+        except (OSError, http.client.HTTPException) as exc:
+            raise self._transport_error(exc) from exc
+        self._remaining -= n
+        return n
+
+    def _read_chunked(self, buffer: memoryview, *, one: bool = False) -> int:
         if self._chunked_cap is not None:
             buffer = buffer[: self._chunked_cap]
         try:
-            n = self._resp.readinto(buffer) if len(buffer) else 0
+            if one:
+                data = self._resp.read1(len(buffer)) if len(buffer) else b""  # de-chunked
+                n = len(data)
+                buffer[:n] = data
+            else:
+                n = self._resp.readinto(buffer) if len(buffer) else 0
         except (OSError, http.client.HTTPException) as exc:
             raise self._transport_error(exc) from exc
         if self._chunked_cap is not None:
