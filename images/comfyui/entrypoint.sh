@@ -1,0 +1,50 @@
+#!/bin/bash
+# sdprov's ComfyUI entrypoint: ComfyUI on loopback, nginx with basic auth in front on 7860.
+# ComfyUI reads the models sdprov syncs through /etc/sdprov/extra_model_paths.yaml. Refuses to
+# start without the NAS or without a login. SDPROV_DRY_RUN=1 prepares everything, prints both
+# commands and exits (tests).
+set -euo pipefail
+
+NAS_DIR="${SDPROV_NAS_DIR:-/mnt/auto/sd}"
+MODELS="$NAS_DIR/models"
+ETC="${SDPROV_ETC:-/etc/sdprov}"
+RUN_DIR="${SDPROV_RUN_DIR:-/run/sdprov}"
+
+if [ ! -d "$NAS_DIR" ]; then
+  echo "sdprov: $NAS_DIR is not there: the models NAS is not mounted; not starting" >&2
+  exit 1
+fi
+case "${SDPROV_WEBUI_AUTH:-}" in
+  ?*:?*) ;;
+  *) echo "sdprov: SDPROV_WEBUI_AUTH (user:password) is not set; ComfyUI has no login of its own, so not starting" >&2
+     exit 1 ;;
+esac
+mkdir -p "$MODELS/Stable-diffusion" "$MODELS/Lora" "$MODELS/VAE" "$MODELS/embeddings" \
+  "$MODELS/hypernetworks" "$NAS_DIR/comfyui-output" "$RUN_DIR"
+chmod 700 "$RUN_DIR"
+
+# nginx reads a salted SHA-1 ({SSHA}) password file; the clear password stays in the env only.
+umask 077
+python3 - "$RUN_DIR/htpasswd" <<'PY'
+import base64, hashlib, os, sys
+user, _, password = os.environ["SDPROV_WEBUI_AUTH"].partition(":")
+salt = os.urandom(8)
+digest = hashlib.sha1(password.encode() + salt).digest()
+with open(sys.argv[1], "w", encoding="utf-8") as f:
+    f.write(f"{user}:{{SSHA}}{base64.b64encode(digest + salt).decode()}\n")
+PY
+sed "s#@RUN_DIR@#$RUN_DIR#g" "$ETC/nginx.conf" > "$RUN_DIR/nginx.conf"
+
+comfy=(python3 "${COMFYUI_DIR:-/opt/comfyui}/main.py" --listen 127.0.0.1 --port 8188
+  --extra-model-paths-config "$ETC/extra_model_paths.yaml"
+  --output-directory "$NAS_DIR/comfyui-output")
+front=(nginx -c "$RUN_DIR/nginx.conf" -g "daemon off;")
+if [ "${SDPROV_DRY_RUN:-}" = 1 ]; then
+  printf '%s\n' "${comfy[@]}" -- "${front[@]}"
+  exit 0
+fi
+"${comfy[@]}" &
+"${front[@]}" &
+# Either one ending ends the container, so FC or Docker restarts it whole.
+wait -n
+exit 1
