@@ -20,7 +20,10 @@ sync_code_b64, sync_code_sha256 = build_code(vendor_dependencies(Path("build/syn
 outputs = build_stack(config, lock, sync_code_b64=sync_code_b64)
 
 pulumi.export("target", config.target.value)
+pulumi.export("ui", config.ui.value)
 pulumi.export("webui_url", outputs.webui_url)
+pulumi.export("trigger_url", outputs.trigger_url)
+pulumi.export("domain_cname_target", outputs.domain_cname_target)
 pulumi.export("nas_file_system_id", outputs.nas_file_system_id)
 pulumi.export("nas_mount_target", outputs.nas_mount_target)
 pulumi.export("lock_digest", outputs.lock_digest)

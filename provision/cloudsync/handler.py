@@ -8,11 +8,16 @@ that holds it (async payloads are limited to 128 KB). The handler runs the stabl
         --models-root /mnt/auto/sd/models --json
 
 Tokens come from the function's environment (`CIVITAI_TOKEN`, `HF_TOKEN`, set from Pulumi secrets)
-and reach the CLI through its environment, never its arguments. A failed sync raises `SyncError`
-whose message is the CLI's own stderr; FC records it as the task's error and `pulumi up` shows it.
-After a sync it seeds WebUI's hash cache (`sdprov webui seed-cache`, design.md §6), and on ECS
-refreshes the WebUIs listed in `SDPROV_WEBUI_URLS`; problems there are warnings in the result
-(the models are in place either way).
+and reach the CLI through its environment, never its arguments. After a sync it seeds WebUI's
+hash cache (`sdprov webui seed-cache`, design.md §6), and on ECS refreshes and verifies the
+WebUIs listed in `SDPROV_WEBUI_URLS` with the engine's own `refresh_and_verify` (what
+`sdprov sync --webui` runs); problems there are warnings (the models are in place either way).
+
+Every run writes its result, success or failure, to `<data dir>/.sdprov/sync-results/<sha256 of
+the event>.json` on NAS, then a failed one raises `SyncError`. FC shows a raised error only as
+"UnhandledInvocationError" (the task's `returnPayload` is invite-only), so `pulumi up` reads the
+sync's own last error lines back with a synchronous `{"sdprov_report": {"payload_sha256": …}}`
+event, which returns that file.
 """
 
 from __future__ import annotations
@@ -26,7 +31,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -41,12 +45,9 @@ log = logging.getLogger(__name__)
 DEFAULT_DATA_DIR: Final = "/mnt/auto/sd"  # WebUI's --data-dir: its cache.json lives here
 DEFAULT_MODELS_ROOT: Final = f"{DEFAULT_DATA_DIR}/models"
 SECRET_ENV: Final = ("CIVITAI_TOKEN", "HF_TOKEN", "SDPROV_WEBUI_AUTH")
-REFRESH_ROUTES: Final = (
-    "/sdapi/v1/refresh-checkpoints",
-    "/sdapi/v1/refresh-vae",
-    "/sdapi/v1/refresh-loras",
-    "/sdapi/v1/refresh-embeddings",
-)
+REPORT_KEY: Final = "sdprov_report"  # == provision.cloudsync.invoke.REPORT_KEY
+RESULTS_DIR: Final = ".sdprov/sync-results"  # under the data dir, beside (not in) the models
+ERROR_LINES: Final = 20  # the last lines of the CLI's stderr that reach `pulumi up`
 CODE_ROOT: Final = Path(__file__).resolve().parents[2]  # holds provision/ (and python/ deps)
 
 
@@ -164,36 +165,84 @@ def run_sync(
     }
 
 
-def refresh_webuis(environ: dict[str, str], *, attempts: int = 6, delay: float = 10.0) -> list[str]:
-    """POST the refresh routes to each WebUI; return one line per problem (never raises)."""
+def refresh_webuis(lock_text: str, models_root: str, environ: dict[str, str]) -> list[str]:
+    """Rescan and verify each WebUI in `SDPROV_WEBUI_URLS` through the engine (one problem a line).
+
+    The same `refresh_and_verify` as `sdprov sync --webui`: no second WebUI client here.
+    """
+    from provision.webui.client import parse_auth
+    from provision.webui.verify import refresh_and_verify
+
     urls = [u.strip().rstrip("/") for u in environ.get("SDPROV_WEBUI_URLS", "").split(",")]
-    auth = environ.get("SDPROV_WEBUI_AUTH", "")
-    headers = {"Content-Type": "application/json"}
-    if auth:
-        headers["Authorization"] = "Basic " + base64.b64encode(auth.encode()).decode()
+    auth_text = environ.get("SDPROV_WEBUI_AUTH", "")
+    auth = parse_auth(auth_text) if auth_text else None
+    lock = Lockfile.parse(lock_text, "the sync payload")
     problems: list[str] = []
-    for base in filter(None, urls):
-        for route in REFRESH_ROUTES:
-            for attempt in range(attempts):
-                request = urllib.request.Request(
-                    base + route, data=b"{}", headers=headers, method="POST"
-                )
-                try:
-                    with urllib.request.urlopen(request, timeout=30):
-                        break
-                except (urllib.error.URLError, OSError) as exc:
-                    if attempt == attempts - 1:
-                        problems.append(f"{base}{route}: {exc}")
-                    else:
-                        time.sleep(delay)
+    for url in filter(None, urls):
+        try:
+            report = refresh_and_verify(lock, Path(models_root), url, auth)
+        except Exception as exc:  # a WebUI still starting is a warning, not a failed sync
+            problems.append(_scrub(f"{url}: {exc}", environ))
+            continue
+        problems += [_scrub(f"{url}: {row.path}: {row.reason}", environ) for row in report.problems]
     return problems
+
+
+def _last_lines(text: str) -> str:
+    return "\n".join(text.strip().splitlines()[-ERROR_LINES:])
+
+
+def result_path(data_dir: str, event: bytes) -> Path:
+    return Path(data_dir) / RESULTS_DIR / f"{hashlib.sha256(event).hexdigest()}.json"
+
+
+def _write_result(path: Path, result: dict[str, Any]) -> None:
+    """Atomically, so a report read mid-write sees the old result or the new, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result, sort_keys=True), encoding="utf-8")
+    tmp.replace(path)
+
+
+def read_report(event: dict[str, Any], data_dir: str) -> str:
+    sha = str(event.get("payload_sha256", ""))
+    if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
+        return json.dumps({"status": "unknown", "error": "payload_sha256 must be 64 hex digits"})
+    path = Path(data_dir) / RESULTS_DIR / f"{sha}.json"
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return json.dumps({"status": "unknown", "error": f"no sync result for {sha[:12]}"})
+
+
+def _report_request(event: bytes) -> dict[str, Any] | None:
+    try:
+        parsed = json.loads(event)
+    except ValueError:
+        return None
+    if isinstance(parsed, dict) and isinstance(parsed.get(REPORT_KEY), dict):
+        return dict(parsed[REPORT_KEY])
+    return None
 
 
 def handler(event: bytes, context: Any) -> str:
     environ = dict(os.environ)
-    lock_text = read_lock_text(event, context)
     models_root = environ.get("SDPROV_MODELS_ROOT", DEFAULT_MODELS_ROOT)
     data_dir = environ.get("SDPROV_DATA_DIR", DEFAULT_DATA_DIR)
-    result = run_sync(lock_text, models_root, data_dir, environ)
-    result["warnings"] += refresh_webuis(environ)
+    report = _report_request(event)
+    if report is not None:
+        return read_report(report, data_dir)
+    where = result_path(data_dir, event)
+    request_id = str(getattr(context, "request_id", "") or "")
+    try:
+        lock_text = read_lock_text(event, context)
+        result = run_sync(lock_text, models_root, data_dir, environ)
+        result["warnings"] += refresh_webuis(lock_text, models_root, environ)
+    except Exception as exc:
+        message = str(exc) if isinstance(exc, SyncError) else f"{type(exc).__name__}: {exc}"
+        error = _scrub(_last_lines(message), environ)
+        _write_result(where, {"status": "failed", "error": error, "request_id": request_id})
+        raise SyncError(error) from None
+    result.update(status="succeeded", request_id=request_id)
+    _write_result(where, result)
     return json.dumps(result, sort_keys=True)

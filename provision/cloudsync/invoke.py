@@ -12,10 +12,10 @@ with `x-fc-invocation-type: Async` and `x-fc-async-task-id`, then
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,9 +23,9 @@ from typing import Any, Final
 
 from alibabacloud_fc20230330 import models as fc_models
 from alibabacloud_fc20230330.client import Client
-from alibabacloud_tea_openapi import utils_models as openapi_models
 from darabonba.runtime import RuntimeOptions
 
+from provision.cloudsync.fc_api import FcFunctions
 from provision.errors import SdprovError
 
 log = logging.getLogger(__name__)
@@ -34,16 +34,7 @@ PENDING: Final = frozenset({"Enqueued", "Running", "Retrying", "Suspended", "Sto
 FAILED: Final = frozenset({"Failed", "Stopped", "Expired", "Invalid"})
 SUCCEEDED: Final = "Succeeded"
 MAX_ATTEMPTS: Final = 20
-
-# Access key environment variables, Alibaba's names first, then the alicloud provider's.
-_KEY_ENV: Final = (
-    (
-        "ALIBABA_CLOUD_ACCESS_KEY_ID",
-        "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
-        "ALIBABA_CLOUD_SECURITY_TOKEN",
-    ),
-    ("ALICLOUD_ACCESS_KEY", "ALICLOUD_SECRET_KEY", "ALICLOUD_SECURITY_TOKEN"),
-)
+REPORT_KEY: Final = "sdprov_report"  # an event with this key asks the handler for a result
 
 
 class RemoteSyncFailed(SdprovError):
@@ -68,52 +59,18 @@ class SyncTimeout(SdprovError):
         )
 
 
-class CredentialsMissing(SdprovError):
-    def __init__(self) -> None:
-        super().__init__(
-            "no Alibaba Cloud credentials for the model sync step",
-            hint="export ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET "
-            "(or ALICLOUD_ACCESS_KEY/ALICLOUD_SECRET_KEY) before `pulumi up`",
-        )
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FcEndpoint:
-    """Where the FC API is. `endpoint` None → the SDK's regional `fcv3.<region>.aliyuncs.com`."""
-
-    region: str
-    endpoint: str | None = None
-    protocol: str = "https"
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SyncOutcome:
     task_id: str
     status: str
     attempt: int
     reused: bool  # True: the task for this lock had already succeeded, nothing was invoked
-    result: str  # the handler's return payload (JSON text) or ""
+    result: str  # always "": FC's returnPayload is invite-only (see error_message)
 
 
 def task_id_for(lock_digest: str, attempt: int) -> str:
     """`sdprov-<digest[:40]>-<n>`: starts with a letter, well under FC's 128-char limit."""
     return f"sdprov-{lock_digest[:40]}-{attempt}"
-
-
-def make_client(where: FcEndpoint, environ: dict[str, str] | None = None) -> Client:
-    env = os.environ if environ is None else environ
-    for key_id, secret, token in _KEY_ENV:
-        if env.get(key_id) and env.get(secret):
-            config = openapi_models.Config(
-                access_key_id=env[key_id],
-                access_key_secret=env[secret],
-                security_token=env.get(token) or None,
-                region_id=where.region,
-                endpoint=where.endpoint,
-                protocol=where.protocol,
-            )
-            return Client(config)
-    raise CredentialsMissing()
 
 
 class AsyncTasks:
@@ -152,16 +109,45 @@ class AsyncTasks:
         )
 
 
-def error_message(task: Any) -> str:
-    """The sync's own message: the handler's error payload, else FC's task error."""
-    payload = getattr(task, "return_payload", None) or ""
-    try:
-        parsed = json.loads(payload)
-    except (TypeError, ValueError):
-        parsed = None
-    if isinstance(parsed, dict) and parsed.get("errorMessage"):
-        return str(parsed["errorMessage"])
-    return str(getattr(task, "task_error_message", None) or payload or "no error message")
+def report_event(payload: bytes) -> bytes:
+    """The event that asks the sync function for the result it wrote for this payload."""
+    return json.dumps({REPORT_KEY: {"payload_sha256": payload_sha256(payload)}}).encode()
+
+
+def payload_sha256(payload: bytes) -> str:
+    return hashlib.sha256(payload).hexdigest()
+
+
+def error_message(task: Any, report: dict[str, Any] | None) -> str:
+    """The sync's own last error lines, read back from NAS; FC's task error only as a fallback.
+
+    GetAsyncTask's `returnPayload` is an invite-only field on real accounts, and FC's own
+    `taskErrorMessage` for a handler that raised is just "UnhandledInvocationError".
+    """
+    if report and report.get("status") == "failed" and report.get("error"):
+        return str(report["error"])
+    fc_says = str(getattr(task, "task_error_message", None) or "no error message")
+    return (
+        f"{fc_says} (the sync left no result on NAS: it may have been killed by its timeout "
+        "or run out of memory; see the sync function's logs in SLS)"
+    )
+
+
+class ResultReader:
+    """Reads the sync's result for a payload back through a synchronous invocation."""
+
+    def __init__(self, functions: FcFunctions, function_name: str) -> None:
+        self.functions = functions
+        self.function_name = function_name
+
+    def __call__(self, payload: bytes) -> dict[str, Any] | None:
+        try:
+            raw = self.functions.invoke_sync(self.function_name, report_event(payload))
+            found = json.loads(raw)
+        except Exception as exc:  # the task already failed; say so even if this fails too
+            log.warning("could not read the sync result back: %s", type(exc).__name__)
+            return None
+        return found if isinstance(found, dict) else None
 
 
 def sync_lock(
@@ -173,19 +159,27 @@ def sync_lock(
     poll_interval: float = 10.0,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    read_result: Callable[[bytes], dict[str, Any] | None] | None = None,
 ) -> SyncOutcome:
+    def failed(task_id: str, status: str, task: Any) -> RemoteSyncFailed:
+        report = read_result(payload) if read_result else None
+        return RemoteSyncFailed(task_id, status, error_message(task, report))
+
+    def wait(task_id: str, attempt: int, reused: bool) -> SyncOutcome:
+        return _wait(tasks, task_id, attempt, timeout, poll_interval, clock, sleep, reused, failed)
+
     for attempt in range(1, MAX_ATTEMPTS + 1):
         task_id = task_id_for(lock_digest, attempt)
         found = tasks.status(task_id)
         if found is None:
             log.info("invoking %s as async task %s", tasks.function_name, task_id)
             tasks.invoke(task_id, payload)
-            return _wait(tasks, task_id, attempt, timeout, poll_interval, clock, sleep, False)
+            return wait(task_id, attempt, False)
         status, _ = found
         if status == SUCCEEDED:
-            return _wait(tasks, task_id, attempt, timeout, poll_interval, clock, sleep, True)
+            return wait(task_id, attempt, True)
         if status in PENDING:
-            return _wait(tasks, task_id, attempt, timeout, poll_interval, clock, sleep, True)
+            return wait(task_id, attempt, True)
         log.info("task %s ended %s earlier; trying attempt %d", task_id, status, attempt + 1)
     raise SdprovError(
         f"the model sync for lock {lock_digest[:12]} failed {MAX_ATTEMPTS} times",
@@ -202,6 +196,7 @@ def _wait(
     clock: Callable[[], float],
     sleep: Callable[[float], None],
     reused: bool,
+    failed: Callable[[str, str, Any], RemoteSyncFailed],
 ) -> SyncOutcome:
     deadline = clock() + timeout
     status = "Enqueued"
@@ -216,10 +211,10 @@ def _wait(
                 status=status,
                 attempt=attempt,
                 reused=reused,
-                result=str(getattr(task, "return_payload", None) or ""),
+                result="",  # returnPayload is invite-only: never rely on it
             )
         if status in FAILED:
-            raise RemoteSyncFailed(task_id, status, error_message(task))
+            raise failed(task_id, status, task)
         if clock() >= deadline:
             raise SyncTimeout(task_id, timeout, status)
         sleep(min(poll_interval, max(0.0, deadline - clock())))

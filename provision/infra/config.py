@@ -30,7 +30,9 @@ WEBUI_PORT: Final = 7860
 ALIBABA_IMAGE_TEMPLATE: Final = (
     "registry.{region}.aliyuncs.com/aliyun-fc/fc-stable-diffusion:sd1.5-v12"
 )
-PINNED_IMAGE: Final = re.compile(r"^[a-z0-9][a-z0-9.-]*(:\d+)?/[a-z0-9._/-]+(:[\w.-]+)?@sha256:[0-9a-f]{64}$")
+PINNED_IMAGE: Final = re.compile(
+    r"^[a-z0-9][a-z0-9.-]*(:\d+)?/[a-z0-9._/-]+(:[\w.-]+)?@sha256:[0-9a-f]{64}$"
+)
 
 
 class Target(enum.StrEnum):

@@ -61,6 +61,5 @@ def check_gpu_size(
         raise InfraConfigError(
             f"sdprov:provisionedInstances is {provisioned}, but FC sells provisioned instances "
             f"only for the Ada, Hopper and Xpu series, not {gpu_type}",
-            hint="pulumi config set sdprov:provisionedInstances 0 (or sdprov:gpuType "
-            "fc.gpu.ada.1)",
+            hint="pulumi config set sdprov:provisionedInstances 0 (or sdprov:gpuType fc.gpu.ada.1)",
         )

@@ -25,6 +25,7 @@ import pulumi_alicloud as alicloud
 from provision.cloudsync.handler import DEFAULT_DATA_DIR, DEFAULT_MODELS_ROOT
 from provision.errors import InfraConfigError
 from provision.infra.config import DATA_DIR, MODELS_ROOT
+from provision.infra.fc_access import SECRET_PROPS, FcAccess, endpoint_from, public_outs
 from provision.infra.fc_placement import FunctionPlacement
 
 # FC 3.0 limits an async invocation's payload to 128 KB; stay clearly below it.
@@ -37,7 +38,6 @@ assert (DEFAULT_MODELS_ROOT, DEFAULT_DATA_DIR) == (MODELS_ROOT, DATA_DIR)  # han
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ModelSyncArgs:
     name_prefix: str
-    region: str
     code_zip_b64: str
     role_arn: pulumi.Input[str]
     placement: FunctionPlacement  # VPC, NAS at /mnt/auto, logs
@@ -47,15 +47,15 @@ class ModelSyncArgs:
     lock_digest: str
     model_count: int
     timeout_seconds: int
-    fc_endpoint: str | None = None
-    fc_protocol: str = "https"
+    fc: FcAccess
+    ready_timeout_seconds: int = 600
     lock_bucket: str | None = None
     webui_urls: pulumi.Input[str] = ""  # ECS: WebUI base URLs to refresh after a sync
     webui_auth: pulumi.Input[str] = ""  # ECS: `user:password` for those refresh calls
 
 
 class SyncRunProvider(pulumi.dynamic.ResourceProvider):
-    """Invoke-and-wait. Credentials come from the deploy host's environment, never from state."""
+    """Wait for the function, invoke, wait for the task. Credentials: provision.cloudsync.fc_api."""
 
     KEYS: Final = ("lock_digest", "function_name")
 
@@ -81,23 +81,29 @@ class SyncRunProvider(pulumi.dynamic.ResourceProvider):
 
     @staticmethod
     def _run(props: dict[str, Any]) -> dict[str, Any]:
-        from provision.cloudsync.invoke import AsyncTasks, FcEndpoint, make_client, sync_lock
+        from provision.cloudsync.fc_api import FcFunctions, make_client
+        from provision.cloudsync.invoke import AsyncTasks, ResultReader, sync_lock
+        from provision.cloudsync.ready import Waiting, wait_active
 
-        where = FcEndpoint(
-            region=str(props["region"]),
-            endpoint=str(props.get("endpoint") or "") or None,
-            protocol=str(props.get("protocol") or "https"),
+        client = make_client(endpoint_from(props))
+        name = str(props["function_name"])
+        poll = float(props.get("poll_interval") or 10.0)
+        # An async task sent to a function still Pending is queued, but one whose function then
+        # goes Failed never runs: invoke only once FC says the sync function is Active.
+        functions = FcFunctions(client)
+        wait_active(
+            functions, name, Waiting(timeout=float(props["ready_timeout"]), poll_interval=poll)
         )
-        tasks = AsyncTasks(make_client(where), str(props["function_name"]), "LATEST")
         outcome = sync_lock(
-            tasks,
+            AsyncTasks(client, name, "LATEST"),
             lock_digest=str(props["lock_digest"]),
             payload=str(props["payload"]).encode("utf-8"),
             timeout=float(props["timeout_seconds"]),
-            poll_interval=float(props.get("poll_interval") or 10.0),
+            poll_interval=poll,
+            read_result=ResultReader(functions, name),
         )
         return {
-            **props,
+            **public_outs(props),
             "task_id": outcome.task_id,
             "status": outcome.status,
             "reused": outcome.reused,
@@ -136,7 +142,7 @@ def sync_payload(args: ModelSyncArgs) -> str:
             "oss": {
                 "bucket": args.lock_bucket,
                 "key": lock_object_key(args.lock_digest),
-                "endpoint": f"oss-{args.region}-internal.aliyuncs.com",
+                "endpoint": f"oss-{args.fc.region}-internal.aliyuncs.com",
             }
         },
         sort_keys=True,
@@ -224,16 +230,17 @@ class ModelSync(pulumi.ComponentResource):
         run = SyncRun(
             f"{name}-run",
             {
+                **args.fc.props(),
                 "function_name": function.function_name,
-                "region": args.region,
-                "endpoint": args.fc_endpoint or "",
-                "protocol": args.fc_protocol,
+                "ready_timeout": args.ready_timeout_seconds,
                 "lock_digest": args.lock_digest,
                 "model_count": args.model_count,
                 "payload": payload,
                 "timeout_seconds": args.timeout_seconds,
             },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=depends),
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=depends, additional_secret_outputs=list(SECRET_PROPS)
+            ),
         )
         self.function_name = function.function_name
         self.task_id = run.task_id

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_alicloud as alicloud
 
-from provision.infra.config import StackConfig, Target
+from provision.infra.config import StackConfig, Target, Ui
+from provision.infra.fc_access import FcAccess
 from provision.infra.fc_placement import FunctionPlacement
 from provision.infra.function_role import FunctionRole, FunctionRoleArgs
 from provision.infra.log_store import LogStore, LogStoreArgs
@@ -15,13 +16,15 @@ from provision.infra.model_store import ModelStore, ModelStoreArgs
 from provision.infra.model_sync import ModelSync, ModelSyncArgs
 from provision.infra.network import Network, NetworkArgs
 from provision.infra.webui_function import WebuiFunction, WebuiFunctionArgs
-from provision.infra.webui_instance import WebuiInstance, WebuiInstanceArgs
+from provision.infra.webui_instance import WebuiInstance, WebuiInstanceArgs, find_gpu_image
 from provision.lock.lockfile import Lockfile
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StackOutputs:
     webui_url: pulumi.Output[str]
+    trigger_url: pulumi.Output[str]  # FC only: answers with `attachment`, browsers download
+    domain_cname_target: pulumi.Output[str]  # FC with sdprov:domain: point the CNAME here
     nas_file_system_id: pulumi.Output[str]
     nas_mount_target: pulumi.Output[str]
     lock_digest: pulumi.Output[str]
@@ -66,21 +69,23 @@ def build_stack(cfg: StackConfig, lock: Lockfile, *, sync_code_b64: str) -> Stac
         log_project=logs.project_name,
         logstore=logs.logstore_name,
     )
+    fc = FcAccess.from_provider_config(cfg.region, cfg.fc_endpoint, cfg.credentials_profile)
     instance: WebuiInstance | None = None
     if cfg.target is Target.ECS:
-        assert cfg.ecs_image_id is not None  # read_config enforces it for ecs
         instance = WebuiInstance(
             "webui",
             WebuiInstanceArgs(
                 name_prefix=p,
                 instance_type=cfg.ecs_instance_type,
-                image_id=cfg.ecs_image_id,
+                image_id=cfg.ecs_image_id or find_gpu_image(cfg.ecs_instance_type),
+                image=cfg.image,
+                egress=cfg.ecs_egress,
+                vpc_id=network.vpc_id,
                 vswitch_id=network.vswitch_id,
                 security_group_id=network.security_group_id,
                 nas_mount_target_domain=store.mount_target_domain,
                 webui_user=cfg.webui_user,
                 webui_password=cfg.webui_password,
-                webui_version=cfg.webui_version,
                 allowed_cidr=cfg.allowed_cidr,
             ),
         )
@@ -88,7 +93,6 @@ def build_stack(cfg: StackConfig, lock: Lockfile, *, sync_code_b64: str) -> Stac
         "sync",
         ModelSyncArgs(
             name_prefix=p,
-            region=cfg.region,
             code_zip_b64=sync_code_b64,
             role_arn=role.arn,
             placement=placement,
@@ -98,14 +102,19 @@ def build_stack(cfg: StackConfig, lock: Lockfile, *, sync_code_b64: str) -> Stac
             lock_digest=lock.digest,
             model_count=len(lock.models),
             timeout_seconds=cfg.sync_timeout_seconds,
-            fc_endpoint=cfg.fc_endpoint,
+            fc=fc,
+            ready_timeout_seconds=cfg.ready_timeout_seconds,
             lock_bucket=cfg.lock_bucket,
-            webui_urls=instance.private_url if instance else "",
+            # ECS A1111: refresh and verify it after a sync (ComfyUI rescans by itself; FC
+            # instances roll on the new lock digest instead).
+            webui_urls=instance.private_url if instance and cfg.ui is Ui.A1111 else "",
             webui_auth=(
                 cfg.webui_password.apply(lambda pw: f"{cfg.webui_user}:{pw}") if instance else ""
             ),
         ),
     )
+    empty: pulumi.Output[str] = pulumi.Output.from_input("")
+    trigger_url, cname = empty, empty
     if instance is not None:
         url = instance.url
     else:
@@ -126,11 +135,20 @@ def build_stack(cfg: StackConfig, lock: Lockfile, *, sync_code_b64: str) -> Stac
                 provisioned_instances=cfg.provisioned_instances,
                 trigger_auth=cfg.trigger_auth,
                 public_url=cfg.public_url,
+                ui=cfg.ui,
+                alibaba_image=cfg.alibaba_image,
+                max_instances=cfg.max_instances,
+                domain=cfg.domain,
+                fc=fc,
+                account_id=account_id,
+                ready_timeout_seconds=cfg.ready_timeout_seconds,
             ),
         )
-        url = function.url
+        url, trigger_url, cname = function.url, function.trigger_url, function.cname_target
     return StackOutputs(
         webui_url=url,
+        trigger_url=trigger_url,
+        domain_cname_target=cname,
         nas_file_system_id=store.file_system_id,
         nas_mount_target=store.mount_target_domain,
         lock_digest=sync.lock_digest,

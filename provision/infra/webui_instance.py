@@ -1,95 +1,99 @@
-"""Stable Diffusion WebUI on a GPU ECS instance, with the models NAS mounted by cloud-init.
+"""The same UI container as on FC, on a GPU ECS instance, with the models NAS mounted by cloud-init.
 
-cloud-init installs the NFS client, mounts the NAS at /mnt/auto with Alibaba's documented NFSv4.0
-options (hard, timeo=600, retrans=2, noresvport; an fstab entry with `_netdev` so it comes back
-after a reboot), checks out A1111 at a pinned tag and runs it as the `sd-webui` systemd service
-with the same flags as the FC function (`provision.webui.launch.webui_args`). The WebUI login
-is in `/etc/sdprov/webui.env` (mode 600); the user data that carries it is a secret in state.
+cloud-init installs the NVIDIA server driver from Ubuntu's archive (the image is a plain Ubuntu
+22.04 system image found with `ecs.get_images`), Docker and NVIDIA's container toolkit, mounts
+the NAS at /mnt/auto with Alibaba's documented NFSv4.0 options (an fstab entry with `_netdev`),
+and runs the digest-pinned UI image as the `sdprov-ui` systemd unit with `--gpus all`. The login
+is in `/etc/sdprov/ui.env` (mode 600); the user data that carries it is a secret in state.
 
-Reachability: only the VPC, plus `allowed_cidr` on port 7860 when configured (then the instance
-gets a public IP). Nothing is open to 0.0.0.0/0 unless someone writes exactly that.
+Egress (pip, Docker Hub/ACR, Civitai for a local sync) by default through a public IP with no
+inbound rule; `nat` puts an enhanced NAT gateway + EIP + SNAT entry in front of the vSwitch
+instead; `none` leaves it to the team's network. Inbound: only the VPC, plus `allowed_cidr` on
+7860 when configured.
 """
 
 from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 from typing import Final
 
 import pulumi
 import pulumi_alicloud as alicloud
 
 from provision.infra.config import (
-    DATA_DIR,
     MODELS_MOUNT_DIR,
     MODELS_ROOT,
     NAS_EXPORT_PATH,
     WEBUI_PORT,
+    EcsEgress,
 )
-from provision.webui.launch import AUTH_ENV, render_shell, webui_args
+from provision.webui.launch import AUTH_ENV
 
 # Alibaba's documented NFSv4.0 mount options for General-purpose NAS (reference/alicloud.md §4).
 NFS_OPTIONS: Final = (
     "vers=4,minorversion=0,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2,noresvport"
 )
-WEBUI_DIR: Final = "/opt/stable-diffusion-webui"
-WEBUI_REPO: Final = "https://github.com/AUTOMATIC1111/stable-diffusion-webui"
+ECS_IMAGE_REGEX: Final = r"^ubuntu_22_04_x64_20G_alibase_.*\.vhd$"
+NVIDIA_REPO: Final = "https://nvidia.github.io/libnvidia-container"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WebuiInstanceArgs:
     name_prefix: str
     instance_type: str
-    image_id: str
+    image_id: pulumi.Input[str]
+    image: str  # the UI container image, digest-pinned
+    vpc_id: pulumi.Input[str]
     vswitch_id: pulumi.Input[str]
     security_group_id: pulumi.Input[str]
     nas_mount_target_domain: pulumi.Input[str]
     webui_user: str
     webui_password: pulumi.Input[str]
-    webui_version: str = "v1.6.0"
+    egress: EcsEgress = EcsEgress.PUBLIC_IP
     allowed_cidr: str | None = None
     system_disk_gb: int = 100
 
 
-def cloud_init(*, nas_domain: str, webui_version: str, user: str, password: str) -> str:
-    """The instance's user data (cloud-config). Contains the WebUI password: keep it secret."""
-    flags = webui_args(PurePosixPath(MODELS_ROOT), PurePosixPath(DATA_DIR), port=WEBUI_PORT,
-                       auth=True)  # fmt: skip
-    # The flags name "$SDPROV_WEBUI_AUTH"; bash expands it from the 0600 environment file, so
-    # the password is in neither the unit nor the start script.
-    command = f"exec /bin/bash {WEBUI_DIR}/webui.sh -f {render_shell(flags)}"
+def cloud_init(*, nas_domain: str, image: str, user: str, password: str) -> str:
+    """The instance's user data (cloud-config). Contains the UI password: keep it secret."""
     fstab = f"{nas_domain}:{NAS_EXPORT_PATH} {MODELS_MOUNT_DIR} nfs {NFS_OPTIONS},_netdev 0 0"
+    run = (
+        f"/usr/bin/docker run --rm --name sdprov-ui --gpus all -p {WEBUI_PORT}:{WEBUI_PORT} "
+        f"-v {MODELS_MOUNT_DIR}:{MODELS_MOUNT_DIR} --env-file /etc/sdprov/ui.env "
+        f"{shlex.quote(image)}"
+    )
+    keyring = "/usr/share/keyrings/nvidia-container-toolkit.gpg"
+    sign = f"sed 's#deb https://#deb [signed-by={keyring}] https://#'"
+    sources = "/etc/apt/sources.list.d/nvidia-container-toolkit.list"
     return f"""#cloud-config
-packages: [nfs-common, git, python3-venv, python3-pip, libgl1, libglib2.0-0, google-perftools]
+packages: [nfs-common, docker.io, curl, gpg, ubuntu-drivers-common]
 write_files:
-  - path: /etc/sdprov/webui.env
+  - path: /etc/sdprov/ui.env
     permissions: "0600"
     content: |
-      {AUTH_ENV}={shlex.quote(f"{user}:{password}")}
-      SD_WEBUI_CACHE_FILE={DATA_DIR}/cache.json
-  - path: /etc/sdprov/start-webui.sh
-    permissions: "0755"
-    content: |
-      #!/bin/bash
-      {command}
-  - path: /etc/systemd/system/sd-webui.service
+      {AUTH_ENV}={user}:{password}
+  - path: /etc/systemd/system/sdprov-ui.service
     permissions: "0644"
     content: |
       [Unit]
-      Description=Stable Diffusion WebUI (sdprov)
-      After=network-online.target remote-fs.target
-      Wants=network-online.target
+      Description=Stable Diffusion UI container (sdprov)
+      After=docker.service network-online.target remote-fs.target
+      Requires=docker.service
       RequiresMountsFor={MODELS_MOUNT_DIR}
       [Service]
-      EnvironmentFile=/etc/sdprov/webui.env
-      WorkingDirectory={WEBUI_DIR}
-      ExecStart=/etc/sdprov/start-webui.sh
-      Restart=on-failure
+      ExecStartPre=-/usr/bin/docker rm -f sdprov-ui
+      ExecStart={run}
+      Restart=always
       RestartSec=10
       [Install]
       WantedBy=multi-user.target
 runcmd:
+  - ubuntu-drivers install --gpgpu
+  - curl -fsSL {NVIDIA_REPO}/gpgkey | gpg --dearmor -o {keyring}
+  - curl -fsSL {NVIDIA_REPO}/stable/deb/nvidia-container-toolkit.list | {sign} > {sources}
+  - apt-get update && apt-get install -y nvidia-container-toolkit
+  - nvidia-ctk runtime configure --runtime=docker && systemctl restart docker
   - mkdir -p {MODELS_MOUNT_DIR} /mnt/nas-root
   - mount -t nfs -o {NFS_OPTIONS} {nas_domain}:/ /mnt/nas-root
   - mkdir -p /mnt/nas-root{NAS_EXPORT_PATH}
@@ -97,10 +101,26 @@ runcmd:
   - echo '{fstab}' >> /etc/fstab
   - mount {MODELS_MOUNT_DIR}
   - mkdir -p {MODELS_ROOT}
-  - git clone --depth 1 --branch {shlex.quote(webui_version)} {WEBUI_REPO} {WEBUI_DIR}
   - systemctl daemon-reload
-  - systemctl enable --now sd-webui
+  - systemctl enable sdprov-ui
+  - reboot
 """
+
+
+def find_gpu_image(instance_type: str) -> str:
+    """The newest Ubuntu 22.04 system image sold with `instance_type` in this region."""
+    found = alicloud.ecs.get_images(
+        owners="system", name_regex=ECS_IMAGE_REGEX, instance_type=instance_type,
+        most_recent=True,
+    )  # fmt: skip
+    if not found.ids:
+        from provision.errors import InfraConfigError
+
+        raise InfraConfigError(
+            f"no Ubuntu 22.04 system image for sdprov:ecsInstanceType {instance_type} here",
+            hint="pulumi config set sdprov:ecsImageId <an image id for this instance type>",
+        )
+    return str(found.ids[0])
 
 
 class WebuiInstance(pulumi.ComponentResource):
@@ -114,8 +134,10 @@ class WebuiInstance(pulumi.ComponentResource):
     ) -> None:
         super().__init__("sdprov:infra:WebuiInstance", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        public = args.allowed_cidr is not None
-        if public:
+        public = args.egress is EcsEgress.PUBLIC_IP or args.allowed_cidr is not None
+        if args.egress is EcsEgress.NAT:
+            self._nat(name, args)
+        if args.allowed_cidr is not None:
             alicloud.ecs.SecurityGroupRule(
                 f"{name}-webui-ingress",
                 alicloud.ecs.SecurityGroupRuleArgs(
@@ -134,10 +156,7 @@ class WebuiInstance(pulumi.ComponentResource):
         user_data: pulumi.Output[str] = pulumi.Output.secret(
             pulumi.Output.all(args.nas_mount_target_domain, args.webui_password).apply(
                 lambda v: cloud_init(
-                    nas_domain=str(v[0]),
-                    webui_version=args.webui_version,
-                    user=args.webui_user,
-                    password=str(v[1]),
+                    nas_domain=str(v[0]), image=args.image, user=args.webui_user, password=str(v[1])
                 )
             )
         )
@@ -164,7 +183,7 @@ class WebuiInstance(pulumi.ComponentResource):
         self.private_url = instance.private_ip.apply(lambda ip: f"http://{ip}:{WEBUI_PORT}")
         self.url = (
             instance.public_ip.apply(lambda ip: f"http://{ip}:{WEBUI_PORT}")
-            if public
+            if args.allowed_cidr is not None
             else self.private_url
         )
         self.register_outputs(
@@ -175,3 +194,38 @@ class WebuiInstance(pulumi.ComponentResource):
                 "private_url": self.private_url,
             }
         )
+
+    def _nat(self, name: str, args: WebuiInstanceArgs) -> None:
+        child = pulumi.ResourceOptions(parent=self)
+        nat = alicloud.vpc.NatGateway(
+            f"{name}-nat",
+            alicloud.vpc.NatGatewayArgs(
+                vpc_id=args.vpc_id, vswitch_id=args.vswitch_id, nat_type="Enhanced",
+                payment_type="PayAsYouGo", network_type="internet",
+                nat_gateway_name=f"{args.name_prefix}-nat",
+            ),
+            opts=child,
+        )  # fmt: skip
+        eip = alicloud.ecs.EipAddress(
+            f"{name}-nat-eip",
+            alicloud.ecs.EipAddressArgs(
+                address_name=f"{args.name_prefix}-nat", internet_charge_type="PayByTraffic",
+                payment_type="PayAsYouGo", bandwidth="10",
+            ),
+            opts=child,
+        )  # fmt: skip
+        bound = alicloud.ecs.EipAssociation(
+            f"{name}-nat-eip-bind",
+            alicloud.ecs.EipAssociationArgs(
+                allocation_id=eip.id, instance_id=nat.id, instance_type="Nat"
+            ),
+            opts=child,
+        )
+        alicloud.vpc.SnatEntry(
+            f"{name}-snat",
+            alicloud.vpc.SnatEntryArgs(
+                snat_table_id=nat.snat_table_ids, source_vswitch_id=args.vswitch_id,
+                snat_ip=eip.ip_address,
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[bound]),
+        )  # fmt: skip
