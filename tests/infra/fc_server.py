@@ -158,8 +158,11 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(404, {"Code": "AsyncTaskNotFound", "Message": "task not found"})
                 return
             status = task.status if task.fixed else state.advance(task)
-        body: dict[str, Any] = {"taskId": task.task_id, "status": status,
-                                "functionArn": f"acs:fc:cn-hangzhou:1:functions/{parts[0]}"}
+        body: dict[str, Any] = {
+            "taskId": task.task_id,
+            "status": status,
+            "functionArn": f"acs:fc:cn-hangzhou:1:functions/{parts[0]}",
+        }
         if status == "Failed":
             body["taskErrorMessage"] = task.error or "UnhandledInvocationError"
         self._send(200, body)

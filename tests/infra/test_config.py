@@ -16,6 +16,7 @@ BASE = {
     "sdprov:webuiPassword": "not-a-real-one",
     "sdprov:civitaiToken": "",
     "sdprov:hfToken": "",
+    "sdprov:image": "registry.ap-southeast-1.aliyuncs.com/team/sdprov-a1111@sha256:" + "e" * 64,
 }
 
 
@@ -34,6 +35,7 @@ def _read(values: dict[str, str]) -> StackConfig:
 def test_defaults(config: dict[str, str]) -> None:
     cfg = _read(BASE)
     assert cfg.target is Target.FC
+    assert cfg.max_instances == 1 and cfg.ui.value == "a1111" and not cfg.alibaba_image
     assert str(cfg.manifest) == "manifests/models.yaml"
 
 
@@ -42,9 +44,21 @@ def test_defaults(config: dict[str, str]) -> None:
     [
         ({"sdprov:target": "k8s"}, "sdprov:target is 'k8s'; allowed: fc, ecs"),
         ({"sdprov:zoneId": ""}, "sdprov:zoneId is required when sdprov creates the network"),
-        ({"sdprov:target": "ecs"}, "sdprov:ecsImageId is required for target ecs"),
-        ({"sdprov:gpuMemoryMB": "1000"}, "sdprov:gpuMemoryMB must be a multiple of 1024"),
+        (
+            {"sdprov:image": "registry.x/sd:latest"},
+            "sdprov:image 'registry.x/sd:latest' is not pinned",
+        ),
+        ({"sdprov:image": ""}, "sdprov:image is required"),
+        ({"sdprov:alibabaImage": "true"}, "sdprov:alibabaImage is A1111 only and replaces"),
+        ({"sdprov:ui": "invoke"}, "sdprov:ui is 'invoke'; allowed: a1111, comfyui"),
+        ({"sdprov:gpuMemoryMB": "1000"}, "sdprov:gpuMemoryMB is 1000; fc.gpu.tesla.1 (T4)"),
+        ({"sdprov:gpuMemoryMB": "24576"}, "from 1024 to 16384"),
+        ({"sdprov:memoryMB": "65536"}, "sdprov:memoryMB is 65536"),
+        ({"sdprov:cpu": "2", "sdprov:memoryMB": "32768"}, "sdprov:cpu 2.0 and sdprov:memoryMB"),
+        ({"sdprov:provisionedInstances": "1"}, "only for the Ada, Hopper and Xpu series"),
         ({"sdprov:provisionedInstances": "-1"}, "sdprov:provisionedInstances must be 0 or more"),
+        ({"sdprov:maxInstances": "0"}, "sdprov:maxInstances must be 1 or more"),
+        ({"sdprov:ecsEgress": "open"}, "sdprov:ecsEgress is 'open'; allowed: public-ip, nat"),
         ({"sdprov:vpcId": "vpc-1"}, "vpcId, vswitchId and securityGroupId go together"),
     ],
 )

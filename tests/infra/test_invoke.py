@@ -6,18 +6,17 @@ import json
 
 import pytest
 
+from provision.cloudsync.fc_api import CredentialsMissing, FcEndpoint, FcFunctions, make_client
 from provision.cloudsync.invoke import (
     AsyncTasks,
-    CredentialsMissing,
-    FcEndpoint,
     RemoteSyncFailed,
+    ResultReader,
     SyncOutcome,
     SyncTimeout,
-    make_client,
     sync_lock,
     task_id_for,
 )
-from tests.infra.fc_server import FcState, fc_server
+from tests.infra.fc_server import FcState, Function, fc_server
 from tests.infra.mocks import import_alicloud
 
 DIGEST = "ab" * 32
@@ -31,9 +30,11 @@ def _tasks(endpoint: str) -> AsyncTasks:
 
 
 def _sync(endpoint: str, timeout: float = 10.0) -> SyncOutcome:
+    tasks = _tasks(endpoint)
     return sync_lock(
-        _tasks(endpoint), lock_digest=DIGEST, payload=PAYLOAD, timeout=timeout, poll_interval=0.01
-    )
+        tasks, lock_digest=DIGEST, payload=PAYLOAD, timeout=timeout, poll_interval=0.01,
+        read_result=ResultReader(FcFunctions(tasks._client), tasks.function_name),
+    )  # fmt: skip
 
 
 def test_invokes_async_with_the_task_id_and_waits_for_success() -> None:
@@ -41,7 +42,7 @@ def test_invokes_async_with_the_task_id_and_waits_for_success() -> None:
         outcome = _sync(endpoint)
     task_id = task_id_for(DIGEST, 1)
     assert outcome == SyncOutcome(
-        task_id=task_id, status="Succeeded", attempt=1, reused=False, result='{"ok": true}'
+        task_id=task_id, status="Succeeded", attempt=1, reused=False, result=""
     )
     posts = [r for r in state.requests if r["method"] == "POST"]
     assert len(posts) == 1
@@ -67,19 +68,22 @@ def test_same_lock_again_invokes_nothing() -> None:
     assert [r["method"] for r in state.requests] == ["GET", "GET"]
 
 
-def test_failure_surfaces_the_syncs_own_message() -> None:
-    message = "sdprov: error: Lora/x.safetensors: sha256 mismatch (expected aa.., got bb..)"
-    state = FcState(script=["Running", "Failed"], error=message)
+def test_failure_without_a_result_says_where_to_look() -> None:
+    def killed(event: bytes) -> bytes:
+        if b"sdprov_report" in event:
+            return json.dumps({"status": "unknown", "error": "no sync result"}).encode()
+        raise MemoryError  # the function died before writing anything
+
+    state = FcState(functions={"sdprov-dev-sync": Function(run=killed)})
     with fc_server(state) as (endpoint, _), pytest.raises(RemoteSyncFailed) as info:
         _sync(endpoint)
-    assert message in str(info.value)
-    assert task_id_for(DIGEST, 1) in str(info.value)
-    assert "UnhandledInvocationError" not in str(info.value)
+    assert "UnhandledInvocationError" in str(info.value)
+    assert "SLS" in str(info.value)
 
 
 def test_after_a_failed_task_the_next_up_runs_a_new_attempt() -> None:
     state = FcState()
-    state.preload(task_id_for(DIGEST, 1), "Failed", "network unreachable")
+    state.preload(task_id_for(DIGEST, 1), "Failed")
     with fc_server(state) as (endpoint, _):
         outcome = _sync(endpoint)
     assert (outcome.task_id, outcome.attempt) == (task_id_for(DIGEST, 2), 2)
@@ -89,9 +93,9 @@ def test_after_a_failed_task_the_next_up_runs_a_new_attempt() -> None:
 
 def test_a_running_task_is_joined_not_duplicated() -> None:
     state = FcState()
-    state.tasks.clear()
     state.preload(task_id_for(DIGEST, 1), "Running")
-    state.tasks[task_id_for(DIGEST, 1)].script = ["Running", "Running", "Succeeded"]
+    state.tasks[task_id_for(DIGEST, 1)].fixed = False  # it moves on, like a live task
+    state.tasks[task_id_for(DIGEST, 1)].payload = PAYLOAD
     with fc_server(state) as (endpoint, _):
         outcome = _sync(endpoint)
     assert outcome.reused is True and outcome.status == "Succeeded"
@@ -99,15 +103,15 @@ def test_a_running_task_is_joined_not_duplicated() -> None:
 
 
 def test_timeout() -> None:
-    state = FcState(script=["Enqueued", "Running"])  # never finishes
+    state = FcState(functions={"sdprov-dev-sync": Function(states=["Pending"])})  # never runs
     with fc_server(state) as (endpoint, _), pytest.raises(SyncTimeout) as info:
         _sync(endpoint, timeout=0.3)
-    assert "still Running" in str(info.value)
+    assert "still Running" in str(info.value) or "still Enqueued" in str(info.value)
 
 
 def test_no_credentials_is_a_clear_error() -> None:
-    with pytest.raises(CredentialsMissing, match="ALIBABA_CLOUD_ACCESS_KEY_ID"):
-        make_client(FcEndpoint(region="cn-hangzhou"), {})
+    with pytest.raises(CredentialsMissing, match="alicloud:profile"):
+        make_client(FcEndpoint(region="cn-hangzhou", profile="no-such-profile"), {})
 
 
 def test_task_ids_are_valid_fc_ids() -> None:
@@ -126,7 +130,7 @@ def test_the_pulumi_dynamic_provider_drives_the_same_path(monkeypatch: pytest.Mo
     with fc_server() as (endpoint, state):
         props = {
             "function_name": "sdprov-dev-sync", "region": "cn-hangzhou", "endpoint": endpoint,
-            "protocol": "http", "lock_digest": DIGEST, "model_count": 0,
+            "protocol": "http", "lock_digest": DIGEST, "model_count": 0, "ready_timeout": 10,
             "payload": PAYLOAD.decode(), "timeout_seconds": 10, "poll_interval": 0.01,
         }  # fmt: skip
         created = provider.create(props)

@@ -19,6 +19,7 @@ import pulumi
 import pytest
 
 from tests.infra.mocks import (
+    ACCOUNT_ID,
     MOUNT_DOMAIN,
     Recorder,
     RecordingMonitor,
@@ -31,7 +32,14 @@ from tests.infra.mocks import (
 import_alicloud()
 pulumi.runtime.set_mocks(Recorder(), preview=False)  # before the components are imported
 
-from provision.infra.config import ExistingNetwork, StackConfig, Target, TriggerAuth  # noqa: E402
+from provision.infra.config import (  # noqa: E402
+    EcsEgress,
+    ExistingNetwork,
+    StackConfig,
+    Target,
+    TriggerAuth,
+    Ui,
+)
 from provision.infra.stack import build_stack  # noqa: E402
 from provision.kinds import Family, Kind  # noqa: E402
 from provision.lock.lockfile import LockEntry, Lockfile  # noqa: E402
@@ -40,6 +48,7 @@ PASSWORD = "webui-pass-Zq83"
 CIVITAI = "civitai-tok-Xy71"
 HF = "hf_tok_Ab55"
 CODE = "UEsFBgAAAAAAAAAAAAAAAAAAAAAAAA=="  # an empty zip, base64
+IMAGE = "registry.cn-hangzhou.aliyuncs.com/team/sdprov-a1111@sha256:" + "e" * 64
 
 FN = "alicloud:fc/v3Function:V3Function"
 SYNC_RUN = "pulumi-python:dynamic:Resource"
@@ -72,12 +81,13 @@ def _config(target: Target, **changes: Any) -> StackConfig:
         name_prefix="sdprov-test", region="cn-hangzhou", target=target,
         manifest=Path("manifests/models.yaml"), zone_id="cn-hangzhou-h",
         vpc_cidr="10.42.0.0/16", vswitch_cidr="10.42.1.0/24", existing_network=None,
-        nas_storage_type="Performance", image="registry.cn-hangzhou.aliyuncs.com/x/sd:1",
-        gpu_type="fc.gpu.ampere.1", gpu_memory_mb=24576, cpu=8.0, memory_mb=32768,
-        provisioned_instances=1, trigger_auth=TriggerAuth.ANONYMOUS, public_url=True,
+        nas_storage_type="Performance", image=IMAGE, alibaba_image=False, ui=Ui.A1111,
+        domain=None, gpu_type="fc.gpu.ada.1", gpu_memory_mb=49152, cpu=8.0, memory_mb=32768,
+        provisioned_instances=1, max_instances=1, trigger_auth=TriggerAuth.ANONYMOUS,
+        public_url=True, ready_timeout_seconds=1800,
         ecs_instance_type="ecs.gn7i-c8g1.2xlarge", ecs_image_id="ubuntu_22_04_gpu",
-        allowed_cidr=None, webui_version="v1.6.0", sync_timeout_seconds=600,
-        fc_endpoint=None, lock_bucket=None, webui_user="admin",
+        ecs_egress=EcsEgress.PUBLIC_IP, allowed_cidr=None, sync_timeout_seconds=600,
+        fc_endpoint=None, lock_bucket=None, credentials_profile=None, webui_user="admin",
         webui_password=pulumi.Output.secret(PASSWORD),
         civitai_token=pulumi.Output.secret(CIVITAI), hf_token=pulumi.Output.secret(HF),
     )  # fmt: skip
@@ -114,6 +124,8 @@ def deploy(make_config: Any, lock: Lockfile) -> Deployment:
             out = build_stack(make_config(), lock, sync_code_b64=CODE)
         exported: dict[str, pulumi.Output[Any]] = {
             "webui_url": out.webui_url,
+            "trigger_url": out.trigger_url,
+            "domain_cname_target": out.domain_cname_target,
             "nas_file_system_id": out.nas_file_system_id,
             "nas_mount_target": out.nas_mount_target,
             "lock_digest": out.lock_digest,
@@ -168,9 +180,11 @@ def test_fc_resource_graph(fc: Deployment) -> None:
             "alicloud:nas/accessGroup:AccessGroup": 1, "alicloud:nas/accessRule:AccessRule": 1,
             "alicloud:nas/mountTarget:MountTarget": 1,
             "sdprov:infra:ModelSync": 1, FN: 2,
-            "alicloud:fc/v3AsyncInvokeConfig:V3AsyncInvokeConfig": 1, SYNC_RUN: 1,
+            "alicloud:fc/v3AsyncInvokeConfig:V3AsyncInvokeConfig": 1,
+            SYNC_RUN: 2,  # the sync run, and the wait until the UI serves
             "sdprov:infra:WebuiFunction": 1, "alicloud:fc/v3Trigger:V3Trigger": 1,
             "alicloud:fc/v3ProvisionConfig:V3ProvisionConfig": 1,
+            "alicloud:fc/v3ConcurrencyConfig:V3ConcurrencyConfig": 1,
         }
     )  # fmt: skip
     components = {r.name: r for r in fc.resources if r.typ.startswith("sdprov:infra:")}
@@ -187,7 +201,7 @@ def test_ecs_resource_graph(ecs: Deployment) -> None:
     assert types["alicloud:fc/v3Trigger:V3Trigger"] == 0
     assert types["sdprov:infra:WebuiFunction"] == 0
     assert types["alicloud:nas/mountTarget:MountTarget"] == 1
-    assert types[SYNC_RUN] == 1
+    assert types[SYNC_RUN] == 1  # ECS: no FC UI to wait for
 
 
 # --- WebUI function -----------------------------------------------------------------------
@@ -196,30 +210,57 @@ def test_ecs_resource_graph(ecs: Deployment) -> None:
 def test_gpu_function(fc: Deployment) -> None:
     webui = _function(fc, "webui")
     assert webui["runtime"] == "custom-container"
-    assert webui["gpuConfig"] == {"gpuType": "fc.gpu.ampere.1", "gpuMemorySize": 24576}
+    assert webui["gpuConfig"] == {"gpuType": "fc.gpu.ada.1", "gpuMemorySize": 49152}
     assert webui["customContainerConfig"]["port"] == 7860
-    assert webui["customContainerConfig"]["image"].endswith("/x/sd:1")
+    assert webui["customContainerConfig"]["image"] == IMAGE  # digest-pinned
+    health = webui["customContainerConfig"]["healthCheckConfig"]
+    assert health["httpGetUrl"] == "/internal/ping"
+    # one instance: cookie affinity keeps the Gradio login, the cap stops a second GPU
+    assert webui["sessionAffinity"] == "GENERATED_COOKIE"
+    assert json.loads(webui["sessionAffinityConfig"])["sessionTTLInSeconds"] == 21600
+    cap = fc.one("alicloud:fc/v3ConcurrencyConfig:V3ConcurrencyConfig").inputs
+    assert cap == {"functionName": "sdprov-test-webui", "reservedConcurrency": 1}
     assert (webui["cpu"], webui["memorySize"]) == (8, 32768)
     provision = fc.one("alicloud:fc/v3ProvisionConfig:V3ProvisionConfig").inputs
     assert provision["target"] == 1 and provision["functionName"] == "sdprov-test-webui"
 
 
-def test_webui_flags_and_auth(fc: Deployment) -> None:
+def test_webui_login_and_url(fc: Deployment) -> None:
     env = _function(fc, "webui")["environmentVariables"]
-    args = env["EXTRA_ARGS"]
-    for flag in ("--api", "--listen", "--port 7860", "--data-dir /mnt/auto/sd",
-                 "--ckpt-dir /mnt/auto/sd/models/Stable-diffusion",
-                 "--embeddings-dir /mnt/auto/sd/models/embeddings",
-                 "--no-download-sd-model"):  # fmt: skip
-        assert flag in args
-    assert f"--gradio-auth admin:{PASSWORD}" in args
-    assert f"--api-auth admin:{PASSWORD}" in args
+    assert env["SDPROV_WEBUI_AUTH"] == f"admin:{PASSWORD}"  # the image's entrypoint takes it
+    assert "EXTRA_ARGS" not in env  # flags live in images/<ui>/entrypoint.sh
     trigger = fc.one("alicloud:fc/v3Trigger:V3Trigger").inputs
     config = json.loads(trigger["triggerConfig"])
     assert trigger["triggerType"] == "http" and trigger["qualifier"] == "LATEST"
     # anonymous at the FC edge, so a browser can reach the WebUI login; never without it
     assert config["authType"] == "anonymous" and config["disableURLInternet"] is False
     assert fc.outputs["webui_url"] == "https://sdprov-test-webui.fcapp.run"
+    ready = fc.one(SYNC_RUN, "webui-ready").inputs
+    assert ready["health_url"] == "https://sdprov-test-webui.fcapp.run/internal/ping"
+    assert ready["image"] == IMAGE and ready["lock_digest"] == LOCK_A.digest
+
+
+def test_custom_domain_routes_to_the_ui() -> None:
+    d = deploy(lambda: _config(Target.FC, domain="sd.example.com"), LOCK_A)
+    domain = d.one("alicloud:fc/v3CustomDomain:V3CustomDomain").inputs
+    assert domain["customDomainName"] == "sd.example.com" and domain["protocol"] == "HTTP"
+    (route,) = domain["routeConfig"]["routes"]
+    assert (route["functionName"], route["path"], route["qualifier"]) == (
+        "sdprov-test-webui", "/*", "LATEST",
+    )  # fmt: skip
+    assert d.outputs["webui_url"] == "http://sd.example.com"
+    assert d.outputs["domain_cname_target"] == f"{ACCOUNT_ID}.cn-hangzhou.fc.aliyuncs.com"
+    assert d.outputs["trigger_url"] == "https://sdprov-test-webui.fcapp.run"
+
+
+def test_comfyui_uses_its_health_route_and_alibaba_image_is_opt_in() -> None:
+    d = deploy(lambda: _config(Target.FC, ui=Ui.COMFYUI), LOCK_A)
+    webui = _function(d, "webui")
+    assert webui["customContainerConfig"]["healthCheckConfig"]["httpGetUrl"] == "/sdprov/health"
+    old = deploy(lambda: _config(Target.FC, alibaba_image=True), LOCK_A)
+    env = _function(old, "webui")["environmentVariables"]
+    assert f"--gradio-auth admin:{PASSWORD}" in env["EXTRA_ARGS"]
+    assert "--ckpt-dir /mnt/auto/sd/models/Stable-diffusion" in env["EXTRA_ARGS"]
 
 
 def test_trigger_signed_and_private() -> None:
@@ -291,7 +332,7 @@ def test_sync_function_and_invocation(fc: Deployment) -> None:
     async_cfg = fc.one("alicloud:fc/v3AsyncInvokeConfig:V3AsyncInvokeConfig").inputs
     assert async_cfg["asyncTask"] is True and async_cfg["maxAsyncRetryAttempts"] == 0
     assert async_cfg["functionName"] == "sdprov-test-sync"
-    run = fc.one(SYNC_RUN).inputs
+    run = fc.one(SYNC_RUN, "sync-run").inputs
     assert run["function_name"] == "sdprov-test-sync"
     assert run["lock_digest"] == LOCK_A.digest and run["model_count"] == 2
     assert json.loads(run["payload"]) == json.loads(LOCK_A.render())
@@ -306,10 +347,10 @@ def test_ecs_instance_mount_and_reachability(ecs: Deployment) -> None:
     assert "vers=4,minorversion=0,rsize=1048576,wsize=1048576,hard,timeo=600,retrans=2," \
         "noresvport" in user_data  # fmt: skip
     assert f"{MOUNT_DOMAIN}:/sdprov /mnt/auto nfs" in user_data
-    assert "--ckpt-dir /mnt/auto/sd/models/Stable-diffusion" in user_data
-    assert "ExecStart=/etc/sdprov/start-webui.sh" in user_data
-    assert "exec /bin/bash /opt/stable-diffusion-webui/webui.sh -f --api --listen" in user_data
-    assert '--gradio-auth "$SDPROV_WEBUI_AUTH"' in user_data
+    # the same container as on FC, with the GPU and the NAS
+    assert f"--gpus all -p 7860:7860 -v /mnt/auto:/mnt/auto --env-file /etc/sdprov/ui.env {IMAGE}" \
+        in user_data  # fmt: skip
+    assert "nvidia-container-toolkit" in user_data and "ubuntu-drivers install" in user_data
     assert f"SDPROV_WEBUI_AUTH=admin:{PASSWORD}" in user_data  # only in the 0600 env file
     assert user_data.count(PASSWORD) == 1
     assert instance["internetMaxBandwidthOut"] == 10
@@ -325,11 +366,21 @@ def test_ecs_instance_mount_and_reachability(ecs: Deployment) -> None:
     assert ecs.outputs["webui_url"] == "http://203.0.113.7:7860"
 
 
-def test_ecs_private_by_default() -> None:
+def test_ecs_egress_without_ingress_by_default() -> None:
     d = deploy(lambda: _config(Target.ECS), LOCK_A)
-    assert not d.of("alicloud:ecs/securityGroupRule:SecurityGroupRule")
-    assert d.one("alicloud:ecs/instance:Instance").inputs["internetMaxBandwidthOut"] == 0
+    assert not d.of("alicloud:ecs/securityGroupRule:SecurityGroupRule")  # nothing inbound
+    assert d.one("alicloud:ecs/instance:Instance").inputs["internetMaxBandwidthOut"] == 10
     assert d.outputs["webui_url"] == "http://10.42.1.7:7860"
+
+
+def test_ecs_egress_through_nat() -> None:
+    d = deploy(lambda: _config(Target.ECS, ecs_egress=EcsEgress.NAT), LOCK_A)
+    assert d.one("alicloud:ecs/instance:Instance").inputs["internetMaxBandwidthOut"] == 0
+    nat = d.one("alicloud:vpc/natGateway:NatGateway").inputs
+    assert nat["natType"] == "Enhanced" and nat["vswitchId"] == "network-vswitch_id"
+    snat = d.one("alicloud:vpc/snatEntry:SnatEntry").inputs
+    assert snat["sourceVswitchId"] == "network-vswitch_id"
+    assert d.one("alicloud:ecs/eipAssociation:EipAssociation").inputs["instanceType"] == "Nat"
 
 
 # --- secrets ------------------------------------------------------------------------------
@@ -363,7 +414,7 @@ def test_a_new_lock_changes_only_the_sync_and_the_digest(
     a, b = by_name(fc), by_name(fc_lock_b)
     assert a.keys() == b.keys()
     changed = {name for name in a if a[name] != b[name]}
-    assert changed == {"sync-run", "webui-function"}
+    assert changed == {"sync-run", "webui-function", "webui-ready"}
     assert {k for k in a["sync-run"] if a["sync-run"][k] != b["sync-run"][k]} == {
         "lock_digest", "model_count", "payload",
     }  # fmt: skip
