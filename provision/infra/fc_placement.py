@@ -22,6 +22,8 @@ class FunctionPlacement:
     nas_server_addr: pulumi.Input[str]
     log_project: pulumi.Input[str]
     logstore: pulumi.Input[str]
+    # what a function must wait for beyond its inputs (FC's service-linked role, when created)
+    depends_on: tuple[pulumi.Resource, ...] = ()
 
     def vpc_config(self) -> alicloud.fc.V3FunctionVpcConfigArgs:
         return alicloud.fc.V3FunctionVpcConfigArgs(

@@ -198,7 +198,9 @@ class ModelSync(pulumi.ComponentResource):
                 log_config=args.placement.log_config(instance_metrics=False),
             ),
             opts=pulumi.ResourceOptions(
-                parent=self, additional_secret_outputs=["environmentVariables"]
+                parent=self,
+                additional_secret_outputs=["environmentVariables"],
+                depends_on=list(args.placement.depends_on),
             ),
         )
         async_config = alicloud.fc.V3AsyncInvokeConfig(

@@ -15,6 +15,7 @@ from provision.infra.log_store import LogStore, LogStoreArgs
 from provision.infra.model_store import ModelStore, ModelStoreArgs
 from provision.infra.model_sync import ModelSync, ModelSyncArgs
 from provision.infra.network import Network, NetworkArgs
+from provision.infra.preflight import preflight
 from provision.infra.webui_function import WebuiFunction, WebuiFunctionArgs
 from provision.infra.webui_instance import WebuiInstance, WebuiInstanceArgs, find_gpu_image
 from provision.lock.lockfile import Lockfile
@@ -34,6 +35,7 @@ class StackOutputs:
 
 def build_stack(cfg: StackConfig, lock: Lockfile, *, sync_code_b64: str) -> StackOutputs:
     p = cfg.name_prefix
+    service_role = preflight(cfg)  # raises before anything is created
     network = Network(
         "network",
         NetworkArgs(
@@ -68,6 +70,7 @@ def build_stack(cfg: StackConfig, lock: Lockfile, *, sync_code_b64: str) -> Stac
         nas_server_addr=store.server_addr,
         log_project=logs.project_name,
         logstore=logs.logstore_name,
+        depends_on=tuple(service_role),
     )
     fc = FcAccess.from_provider_config(cfg.region, cfg.fc_endpoint, cfg.credentials_profile)
     instance: WebuiInstance | None = None

@@ -169,7 +169,9 @@ class WebuiFunction(pulumi.ComponentResource):
                 log_config=args.placement.log_config(instance_metrics=True),
             ),
             opts=pulumi.ResourceOptions(
-                parent=self, additional_secret_outputs=["environmentVariables"]
+                parent=self,
+                additional_secret_outputs=["environmentVariables"],
+                depends_on=list(args.placement.depends_on),
             ),
         )
         trigger = alicloud.fc.V3Trigger(

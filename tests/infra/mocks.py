@@ -31,7 +31,7 @@ def import_alicloud() -> None:
         # submodules load lazily, at their first attribute access
         for module, name in (("fc", "V3Function"), ("nas", "FileSystem"), ("vpc", "Switch"),
                              ("ecs", "Instance"), ("ram", "Role"), ("log", "Store"),
-                             ("oss", "BucketObject")):  # fmt: skip
+                             ("oss", "BucketObject"), ("resourcemanager", "ServiceLinkedRole")):  # fmt: skip
             getattr(getattr(alicloud, module), name)
 
 
@@ -45,8 +45,52 @@ class Registered:
 
 
 @dataclass
+class Account:
+    """What the mocked account answers to the preflight data sources (a healthy one by default)."""
+
+    services: dict[str, str] = field(default_factory=lambda: {"fc": "Opened", "nas": "Opened",
+                                                               "log": "Opened"})  # fmt: skip
+    fc_zones: tuple[str, ...] = ("cn-hangzhou-h", "cn-hangzhou-k")
+    nas_zones: dict[str, tuple[str, ...]] = field(
+        default_factory=lambda: {"cn-hangzhou-h": ("Performance", "Capacity"),
+                                 "cn-hangzhou-k": ("Capacity",)}
+    )  # fmt: skip
+    ecs_types: dict[str, tuple[str, ...]] = field(
+        default_factory=lambda: {"cn-hangzhou-h": ("ecs.gn7i-c8g1.2xlarge",)}
+    )
+    fc_role: bool = True
+    calls: list[str] = field(default_factory=list)
+
+    def answer(self, token: str, args: dict[str, Any]) -> dict[str, Any] | None:
+        self.calls.append(token)
+        module = token.split(":")[1].split("/")[0]
+        if token.endswith("/getService:getService"):
+            status = self.services.get(module, "Opened")
+            return {"id": module, "status": status, "enable": "On"}
+        if token == "alicloud:fc/getZones:getZones":
+            return {"id": "z", "ids": list(self.fc_zones),
+                    "zones": [{"id": z} for z in self.fc_zones]}  # fmt: skip
+        if token == "alicloud:nas/getZones:getZones":
+            return {"id": "z", "zones": [
+                {"zoneId": z, "instanceTypes": [{"storageType": t, "protocolType": "NFS"}
+                                                for t in types]}
+                for z, types in self.nas_zones.items()]}  # fmt: skip
+        if token == "alicloud:ecs/getInstanceTypes:getInstanceTypes":
+            sold = self.ecs_types.get(str(args.get("availabilityZone")), ())
+            ids = [t for t in sold if t == args.get("instanceType")]
+            return {"id": "t", "ids": ids, "instanceTypes": []}
+        if token == "alicloud:ram/getRoles:getRoles":
+            ids = ["AliyunServiceRoleForFC"] if self.fc_role else []
+            return {"id": "r", "ids": ids, "names": ids, "roles": []}
+        if token == "alicloud:ecs/getImages:getImages":
+            return {"id": "i", "ids": ["ubuntu_22_04_x64_20G_alibase_20261101.vhd"], "images": []}
+        return None
+
+
+@dataclass
 class Recorder(pulumi.runtime.Mocks):
     resources: list[Registered] = field(default_factory=list)
+    account: Account = field(default_factory=Account)
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         out = dict(args.inputs)
@@ -70,6 +114,9 @@ class Recorder(pulumi.runtime.Mocks):
     def call(
         self, args: pulumi.runtime.MockCallArgs
     ) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        found = self.account.answer(args.token, dict(args.args))
+        if found is not None:
+            return found, []
         if args.token == "alicloud:index/getCallerIdentity:getCallerIdentity":
             return {"accountId": ACCOUNT_ID, "arn": "acs:ram::x:root", "id": ACCOUNT_ID,
                     "identityType": "Account"}, []  # fmt: skip

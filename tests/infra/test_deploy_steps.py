@@ -89,9 +89,9 @@ def test_a_failed_sync_fails_the_deploy_with_its_own_error(
 
 def test_a_sync_function_that_fails_to_start_is_named(keys: None) -> None:
     broken = Function(states=["Pending", "Failed"], reason="ImagePullFailed")
-    with fc_server(FcState(functions={SYNC: broken})) as (endpoint, state):
-        with pytest.raises(NotReady, match="ImagePullFailed"):
-            SyncRunProvider().create(_sync_props(endpoint))
+    state = FcState(functions={SYNC: broken})
+    with fc_server(state) as (endpoint, _), pytest.raises(NotReady, match="ImagePullFailed"):
+        SyncRunProvider().create(_sync_props(endpoint))
     assert not state.tasks
 
 
@@ -136,17 +136,23 @@ def test_the_deploy_waits_for_active_then_the_health_route(keys: None) -> None:
 
 def test_a_ui_that_never_becomes_active_fails_the_deploy_in_time(keys: None) -> None:
     fn = Function(states=["Pending"], reason="pulling image")
-    with fc_server(FcState(functions={UI: fn})) as (endpoint, _), _ui([200]) as health:
-        with pytest.raises(NotReady) as info:
-            UiReadyProvider().create(_ui_props(endpoint, health, timeout=0.5))
+    with (
+        fc_server(FcState(functions={UI: fn})) as (endpoint, _),
+        _ui([200]) as health,
+        pytest.raises(NotReady) as info,
+    ):
+        UiReadyProvider().create(_ui_props(endpoint, health, timeout=0.5))
     assert "still Pending (pulling image)" in str(info.value)
     assert "readyTimeoutSeconds" in info.value.render()
 
 
 def test_a_ui_that_never_answers_names_its_url(keys: None) -> None:
-    with fc_server(FcState(functions={UI: Function()})) as (endpoint, _), _ui([503]) as health:
-        with pytest.raises(NotReady, match="internal/ping.*last: 503"):
-            UiReadyProvider().create(_ui_props(endpoint, health, timeout=0.5))
+    with (
+        fc_server(FcState(functions={UI: Function()})) as (endpoint, _),
+        _ui([503]) as health,
+        pytest.raises(NotReady, match=r"internal/ping.*last: 503"),
+    ):
+        UiReadyProvider().create(_ui_props(endpoint, health, timeout=0.5))
 
 
 def test_provider_config_keys_are_used_and_kept_out_of_outputs(

@@ -21,6 +21,7 @@ import pytest
 from tests.infra.mocks import (
     ACCOUNT_ID,
     MOUNT_DOMAIN,
+    Account,
     Recorder,
     RecordingMonitor,
     Registered,
@@ -112,8 +113,8 @@ class Deployment:
         return Counter(r.typ for r in self.resources)
 
 
-def deploy(make_config: Any, lock: Lockfile) -> Deployment:
-    recorder = Recorder()
+def deploy(make_config: Any, lock: Lockfile, account: Account | None = None) -> Deployment:
+    recorder = Recorder(account=account or Account())
     pulumi.runtime.set_mocks(recorder, monitor=RecordingMonitor(recorder), preview=False)
     outputs: dict[str, Any] = {}
     secret: dict[str, bool] = {}
