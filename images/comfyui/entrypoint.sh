@@ -23,16 +23,11 @@ mkdir -p "$MODELS/Stable-diffusion" "$MODELS/Lora" "$MODELS/VAE" "$MODELS/embedd
   "$MODELS/hypernetworks" "$NAS_DIR/comfyui-output" "$RUN_DIR"
 chmod 700 "$RUN_DIR"
 
-# nginx reads a salted SHA-1 ({SSHA}) password file; the clear password stays in the env only.
+# nginx reads crypt(3) hashes: SHA-512 ($6$), the password on stdin (never in argv or a file).
 umask 077
-python3 - "$RUN_DIR/htpasswd" <<'PY'
-import base64, hashlib, os, sys
-user, _, password = os.environ["SDPROV_WEBUI_AUTH"].partition(":")
-salt = os.urandom(8)
-digest = hashlib.sha1(password.encode() + salt).digest()
-with open(sys.argv[1], "w", encoding="utf-8") as f:
-    f.write(f"{user}:{{SSHA}}{base64.b64encode(digest + salt).decode()}\n")
-PY
+user="${SDPROV_WEBUI_AUTH%%:*}"
+hash="$(printf '%s' "${SDPROV_WEBUI_AUTH#*:}" | openssl passwd -6 -stdin)"
+printf '%s:%s\n' "$user" "$hash" > "$RUN_DIR/htpasswd"
 sed "s#@RUN_DIR@#$RUN_DIR#g" "$ETC/nginx.conf" > "$RUN_DIR/nginx.conf"
 
 comfy=(python3 "${COMFYUI_DIR:-/opt/comfyui}/main.py" --listen 127.0.0.1 --port 8188

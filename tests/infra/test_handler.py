@@ -3,6 +3,7 @@ temporary folder standing in for the NAS mounted at /mnt/auto."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from provision.cloudsync.handler import SyncError, handler
+from provision.cloudsync.handler import SyncError, handler, result_path
 from tests.fakes import CivitaiServer, HfServer
 from tests.integration.catalog import MANIFEST, build
 
@@ -130,3 +131,45 @@ def test_a_payload_that_is_not_a_lock_is_refused_before_any_io(env: dict[str, st
     with pytest.raises(SyncError, match="version"):
         handler(json.dumps({"version": 99, "models": []}).encode(), None)
     assert not Path(env["SDPROV_MODELS_ROOT"]).exists()
+
+
+def test_on_ecs_the_webui_is_refreshed_and_verified_by_the_engine(
+    lock_bytes: bytes, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The handler calls `refresh_and_verify` (what `sdprov sync --webui` runs), not its own."""
+    from tests.fakes_webui.server import Dirs, FakeWebui, Variant
+
+    root, data = Path(env["SDPROV_MODELS_ROOT"]), Path(env["SDPROV_DATA_DIR"])
+    with FakeWebui(
+        Variant.A1111_110, Dirs.under(root, data), auth=("admin", "pw-ecs-7"), model_width=2048
+    ) as ui:  # an SDXL checkpoint loaded
+        monkeypatch.setenv("SDPROV_WEBUI_URLS", ui.url)
+        monkeypatch.setenv("SDPROV_WEBUI_AUTH", "admin:pw-ecs-7")
+        result = json.loads(handler(lock_bytes, None))
+        calls = list(ui.requests)
+    assert result["warnings"] == [] and result["status"] == "succeeded"
+    refreshed = {path for method, path, sent in calls if method == "POST" and sent}
+    assert "/sdapi/v1/refresh-checkpoints" in refreshed
+    assert any(path.startswith("/sdapi/v1/sd-models") for _, path, _ in calls)  # read back
+    assert "pw-ecs-7" not in json.dumps(result)
+    saved = json.loads(result_path(str(data), lock_bytes).read_text())
+    assert saved["status"] == "succeeded"
+
+
+def test_a_report_event_returns_the_result_the_last_run_wrote(
+    lock_bytes: bytes, env: dict[str, str]
+) -> None:
+    lock = json.loads(lock_bytes)
+    lock["models"][0]["sha256"] = "0" * 64
+    bad = json.dumps(lock).encode()
+    with pytest.raises(SyncError):
+        handler(bad, None)
+    sha = hashlib.sha256(bad).hexdigest()
+    report = json.loads(handler(json.dumps({"sdprov_report": {"payload_sha256": sha}}).encode(),
+                                None))  # fmt: skip
+    assert report["status"] == "failed" and "sha256 mismatch" in report["error"]
+    unknown = json.loads(handler(b'{"sdprov_report": {"payload_sha256": "' + b"f" * 64 + b'"}}',
+                                 None))  # fmt: skip
+    assert unknown["status"] == "unknown"
+    odd = json.loads(handler(b'{"sdprov_report": {"payload_sha256": "../../etc"}}', None))
+    assert odd["status"] == "unknown" and "64 hex" in odd["error"]
