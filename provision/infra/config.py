@@ -187,6 +187,35 @@ def _count(cfg: pulumi.Config, key: str, default: int, minimum: int) -> int:
     return value
 
 
+@dataclass(frozen=True, slots=True)
+class _Gpu:
+    gpu_type: str
+    gpu_memory_mb: int
+    cpu: float
+    memory_mb: int
+    provisioned: int
+    max_instances: int
+
+
+def _gpu(cfg: pulumi.Config, target: Target) -> _Gpu:
+    gpu = _Gpu(
+        gpu_type=cfg.get("gpuType") or "fc.gpu.tesla.1",
+        gpu_memory_mb=cfg.get_int("gpuMemoryMB") or 16384,
+        cpu=cfg.get_float("cpu") or 8.0,
+        memory_mb=cfg.get_int("memoryMB") or 32768,
+        provisioned=_count(cfg, "provisionedInstances", 0, 0),
+        max_instances=_count(cfg, "maxInstances", 1, 1),
+    )
+    if target is Target.FC:
+        check_gpu_size(gpu.gpu_type, gpu.gpu_memory_mb, gpu.cpu, gpu.memory_mb, gpu.provisioned)
+        if gpu.provisioned > gpu.max_instances:
+            raise InfraConfigError(
+                f"{NAMESPACE}:provisionedInstances ({gpu.provisioned}) is above "
+                f"{NAMESPACE}:maxInstances ({gpu.max_instances})"
+            )
+    return gpu
+
+
 def read_config(
     config: pulumi.Config | None = None,
     *,
@@ -208,19 +237,7 @@ def read_config(
     image, alibaba = _image(cfg, region_name, ui)
     if alibaba and target is Target.ECS:
         raise InfraConfigError(f"{NAMESPACE}:alibabaImage is for target fc only")
-    gpu_type = cfg.get("gpuType") or "fc.gpu.tesla.1"
-    gpu_memory_mb = cfg.get_int("gpuMemoryMB") or 16384
-    cpu = cfg.get_float("cpu") or 8.0
-    memory_mb = cfg.get_int("memoryMB") or 32768
-    provisioned = _count(cfg, "provisionedInstances", 0, 0)
-    max_instances = _count(cfg, "maxInstances", 1, 1)
-    if target is Target.FC:
-        check_gpu_size(gpu_type, gpu_memory_mb, cpu, memory_mb, provisioned)
-        if provisioned > max_instances:
-            raise InfraConfigError(
-                f"{NAMESPACE}:provisionedInstances ({provisioned}) is above "
-                f"{NAMESPACE}:maxInstances ({max_instances})"
-            )
+    gpu = _gpu(cfg, target)
     public_url = cfg.get_bool("publicUrl")
     return StackConfig(
         name_prefix=cfg.get("namePrefix") or f"sdprov-{stack_name}",
@@ -238,12 +255,12 @@ def read_config(
         image=image,
         alibaba_image=alibaba,
         domain=cfg.get("domain") or None,
-        gpu_type=gpu_type,
-        gpu_memory_mb=gpu_memory_mb,
-        cpu=cpu,
-        memory_mb=memory_mb,
-        provisioned_instances=provisioned,
-        max_instances=max_instances,
+        gpu_type=gpu.gpu_type,
+        gpu_memory_mb=gpu.gpu_memory_mb,
+        cpu=gpu.cpu,
+        memory_mb=gpu.memory_mb,
+        provisioned_instances=gpu.provisioned,
+        max_instances=gpu.max_instances,
         trigger_auth=_enum(cfg, "triggerAuth", TriggerAuth, TriggerAuth.ANONYMOUS),
         public_url=True if public_url is None else public_url,
         ready_timeout_seconds=_count(cfg, "readyTimeoutSeconds", 1800, 60),

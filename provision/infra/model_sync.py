@@ -163,46 +163,7 @@ class ModelSync(pulumi.ComponentResource):
     ) -> None:
         super().__init__("sdprov:infra:ModelSync", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        env: pulumi.Output[dict[str, str]] = pulumi.Output.secret(
-            pulumi.Output.all(
-                args.civitai_token, args.hf_token, args.webui_urls, args.webui_auth
-            ).apply(
-                lambda v: {
-                    "CIVITAI_TOKEN": str(v[0]),
-                    "HF_TOKEN": str(v[1]),
-                    "SDPROV_WEBUI_URLS": str(v[2]),
-                    "SDPROV_WEBUI_AUTH": str(v[3]),
-                    "SDPROV_MODELS_ROOT": MODELS_ROOT,
-                    "SDPROV_DATA_DIR": DATA_DIR,
-                }
-            )
-        )
-        function = alicloud.fc.V3Function(
-            f"{name}-function",
-            alicloud.fc.V3FunctionArgs(
-                function_name=f"{args.name_prefix}-sync",
-                description="sdprov model sync: `sdprov sync` on the models NAS",
-                runtime="python3.12",
-                handler="index.handler",
-                code=alicloud.fc.V3FunctionCodeArgs(zip_file=args.code_zip_b64),
-                cpu=2,
-                memory_size=4096,
-                disk_size=10240,  # partial downloads live on NAS; this is for pip-free temp space
-                timeout=SYNC_FUNCTION_TIMEOUT,
-                instance_concurrency=1,
-                internet_access=True,  # Civitai and Hugging Face
-                role=args.role_arn,
-                environment_variables=env,
-                vpc_config=args.placement.vpc_config(),
-                nas_config=args.placement.nas_config(),
-                log_config=args.placement.log_config(instance_metrics=False),
-            ),
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                additional_secret_outputs=["environmentVariables"],
-                depends_on=list(args.placement.depends_on),
-            ),
-        )
+        function = self._function(name, args)
         async_config = alicloud.fc.V3AsyncInvokeConfig(
             f"{name}-async",
             alicloud.fc.V3AsyncInvokeConfigArgs(
@@ -253,4 +214,46 @@ class ModelSync(pulumi.ComponentResource):
                 "task_id": self.task_id,
                 "lock_digest": self.lock_digest,
             }
+        )
+
+    def _function(self, name: str, args: ModelSyncArgs) -> alicloud.fc.V3Function:
+        env: pulumi.Output[dict[str, str]] = pulumi.Output.secret(
+            pulumi.Output.all(
+                args.civitai_token, args.hf_token, args.webui_urls, args.webui_auth
+            ).apply(
+                lambda v: {
+                    "CIVITAI_TOKEN": str(v[0]),
+                    "HF_TOKEN": str(v[1]),
+                    "SDPROV_WEBUI_URLS": str(v[2]),
+                    "SDPROV_WEBUI_AUTH": str(v[3]),
+                    "SDPROV_MODELS_ROOT": MODELS_ROOT,
+                    "SDPROV_DATA_DIR": DATA_DIR,
+                }
+            )
+        )
+        return alicloud.fc.V3Function(
+            f"{name}-function",
+            alicloud.fc.V3FunctionArgs(
+                function_name=f"{args.name_prefix}-sync",
+                description="sdprov model sync: `sdprov sync` on the models NAS",
+                runtime="python3.12",
+                handler="index.handler",
+                code=alicloud.fc.V3FunctionCodeArgs(zip_file=args.code_zip_b64),
+                cpu=2,
+                memory_size=4096,
+                disk_size=10240,  # partial downloads live on NAS; this is for pip-free temp space
+                timeout=SYNC_FUNCTION_TIMEOUT,
+                instance_concurrency=1,
+                internet_access=True,  # Civitai and Hugging Face
+                role=args.role_arn,
+                environment_variables=env,
+                vpc_config=args.placement.vpc_config(),
+                nas_config=args.placement.nas_config(),
+                log_config=args.placement.log_config(instance_metrics=False),
+            ),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                additional_secret_outputs=["environmentVariables"],
+                depends_on=list(args.placement.depends_on),
+            ),
         )

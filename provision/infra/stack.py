@@ -33,19 +33,25 @@ class StackOutputs:
     sync_task_id: pulumi.Output[str]
 
 
-def build_stack(cfg: StackConfig, lock: Lockfile, *, sync_code_b64: str) -> StackOutputs:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Base:
+    """What both targets share: the network, the NAS, the logs, the functions' role and access."""
+
+    network: Network
+    store: ModelStore
+    role: FunctionRole
+    placement: FunctionPlacement
+    fc: FcAccess
+    account_id: pulumi.Output[str]
+
+
+def _base(cfg: StackConfig, service_role: list[pulumi.Resource]) -> _Base:
     p = cfg.name_prefix
-    service_role = preflight(cfg)  # raises before anything is created
     network = Network(
         "network",
-        NetworkArgs(
-            name_prefix=p,
-            zone_id=cfg.zone_id,
-            vpc_cidr=cfg.vpc_cidr,
-            vswitch_cidr=cfg.vswitch_cidr,
-            existing=cfg.existing_network,
-        ),
-    )
+        NetworkArgs(name_prefix=p, zone_id=cfg.zone_id, vpc_cidr=cfg.vpc_cidr,
+                    vswitch_cidr=cfg.vswitch_cidr, existing=cfg.existing_network),
+    )  # fmt: skip
     account_id = alicloud.get_caller_identity_output().account_id
     logs = LogStore("logs", LogStoreArgs(project_name=account_id.apply(lambda a: f"{p}-{a}")))
     role = FunctionRole(
@@ -54,58 +60,58 @@ def build_stack(cfg: StackConfig, lock: Lockfile, *, sync_code_b64: str) -> Stac
     )
     store = ModelStore(
         "models",
-        ModelStoreArgs(
-            name_prefix=p,
-            storage_type=cfg.nas_storage_type,
-            zone_id=network.zone_id,
-            vpc_id=network.vpc_id,
-            vswitch_id=network.vswitch_id,
-            vswitch_cidr=network.vswitch_cidr,
+        ModelStoreArgs(name_prefix=p, storage_type=cfg.nas_storage_type,
+                       zone_id=network.zone_id, vpc_id=network.vpc_id,
+                       vswitch_id=network.vswitch_id, vswitch_cidr=network.vswitch_cidr),
+    )  # fmt: skip
+    placement = FunctionPlacement(
+        vpc_id=network.vpc_id, vswitch_id=network.vswitch_id,
+        security_group_id=network.security_group_id, nas_server_addr=store.server_addr,
+        log_project=logs.project_name, logstore=logs.logstore_name,
+        depends_on=tuple(service_role),
+    )  # fmt: skip
+    fc = FcAccess.from_provider_config(cfg.region, cfg.fc_endpoint, cfg.credentials_profile)
+    return _Base(network=network, store=store, role=role, placement=placement, fc=fc,
+                 account_id=account_id)  # fmt: skip
+
+
+def _instance(cfg: StackConfig, base: _Base) -> WebuiInstance:
+    return WebuiInstance(
+        "webui",
+        WebuiInstanceArgs(
+            name_prefix=cfg.name_prefix,
+            instance_type=cfg.ecs_instance_type,
+            image_id=cfg.ecs_image_id or find_gpu_image(cfg.ecs_instance_type),
+            image=cfg.image,
+            egress=cfg.ecs_egress,
+            vpc_id=base.network.vpc_id,
+            vswitch_id=base.network.vswitch_id,
+            security_group_id=base.network.security_group_id,
+            nas_mount_target_domain=base.store.mount_target_domain,
+            webui_user=cfg.webui_user,
+            webui_password=cfg.webui_password,
+            allowed_cidr=cfg.allowed_cidr,
         ),
     )
-    placement = FunctionPlacement(
-        vpc_id=network.vpc_id,
-        vswitch_id=network.vswitch_id,
-        security_group_id=network.security_group_id,
-        nas_server_addr=store.server_addr,
-        log_project=logs.project_name,
-        logstore=logs.logstore_name,
-        depends_on=tuple(service_role),
-    )
-    fc = FcAccess.from_provider_config(cfg.region, cfg.fc_endpoint, cfg.credentials_profile)
-    instance: WebuiInstance | None = None
-    if cfg.target is Target.ECS:
-        instance = WebuiInstance(
-            "webui",
-            WebuiInstanceArgs(
-                name_prefix=p,
-                instance_type=cfg.ecs_instance_type,
-                image_id=cfg.ecs_image_id or find_gpu_image(cfg.ecs_instance_type),
-                image=cfg.image,
-                egress=cfg.ecs_egress,
-                vpc_id=network.vpc_id,
-                vswitch_id=network.vswitch_id,
-                security_group_id=network.security_group_id,
-                nas_mount_target_domain=store.mount_target_domain,
-                webui_user=cfg.webui_user,
-                webui_password=cfg.webui_password,
-                allowed_cidr=cfg.allowed_cidr,
-            ),
-        )
-    sync = ModelSync(
+
+
+def _sync(
+    cfg: StackConfig, lock: Lockfile, base: _Base, code: str, instance: WebuiInstance | None
+) -> ModelSync:
+    return ModelSync(
         "sync",
         ModelSyncArgs(
-            name_prefix=p,
-            code_zip_b64=sync_code_b64,
-            role_arn=role.arn,
-            placement=placement,
+            name_prefix=cfg.name_prefix,
+            code_zip_b64=code,
+            role_arn=base.role.arn,
+            placement=base.placement,
             civitai_token=cfg.civitai_token,
             hf_token=cfg.hf_token,
             lock_text=lock.render(),
             lock_digest=lock.digest,
             model_count=len(lock.models),
             timeout_seconds=cfg.sync_timeout_seconds,
-            fc=fc,
+            fc=base.fc,
             ready_timeout_seconds=cfg.ready_timeout_seconds,
             lock_bucket=cfg.lock_bucket,
             # ECS A1111: refresh and verify it after a sync (ComfyUI rescans by itself; FC
@@ -116,44 +122,54 @@ def build_stack(cfg: StackConfig, lock: Lockfile, *, sync_code_b64: str) -> Stac
             ),
         ),
     )
+
+
+def _function(cfg: StackConfig, base: _Base, sync: ModelSync) -> WebuiFunction:
+    return WebuiFunction(
+        "webui",
+        WebuiFunctionArgs(
+            name_prefix=cfg.name_prefix,
+            image=cfg.image,
+            gpu_type=cfg.gpu_type,
+            gpu_memory_mb=cfg.gpu_memory_mb,
+            cpu=cfg.cpu,
+            memory_mb=cfg.memory_mb,
+            role_arn=base.role.arn,
+            placement=base.placement,
+            webui_user=cfg.webui_user,
+            webui_password=cfg.webui_password,
+            lock_digest=sync.lock_digest,  # roll instances only after the sync succeeded
+            provisioned_instances=cfg.provisioned_instances,
+            trigger_auth=cfg.trigger_auth,
+            public_url=cfg.public_url,
+            ui=cfg.ui,
+            alibaba_image=cfg.alibaba_image,
+            max_instances=cfg.max_instances,
+            domain=cfg.domain,
+            fc=base.fc,
+            account_id=base.account_id,
+            ready_timeout_seconds=cfg.ready_timeout_seconds,
+        ),
+    )
+
+
+def build_stack(cfg: StackConfig, lock: Lockfile, *, sync_code_b64: str) -> StackOutputs:
+    base = _base(cfg, preflight(cfg))  # preflight raises before anything is created
+    instance = _instance(cfg, base) if cfg.target is Target.ECS else None
+    sync = _sync(cfg, lock, base, sync_code_b64, instance)
     empty: pulumi.Output[str] = pulumi.Output.from_input("")
     trigger_url, cname = empty, empty
     if instance is not None:
         url = instance.url
     else:
-        function = WebuiFunction(
-            "webui",
-            WebuiFunctionArgs(
-                name_prefix=p,
-                image=cfg.image,
-                gpu_type=cfg.gpu_type,
-                gpu_memory_mb=cfg.gpu_memory_mb,
-                cpu=cfg.cpu,
-                memory_mb=cfg.memory_mb,
-                role_arn=role.arn,
-                placement=placement,
-                webui_user=cfg.webui_user,
-                webui_password=cfg.webui_password,
-                lock_digest=sync.lock_digest,  # roll instances only after the sync succeeded
-                provisioned_instances=cfg.provisioned_instances,
-                trigger_auth=cfg.trigger_auth,
-                public_url=cfg.public_url,
-                ui=cfg.ui,
-                alibaba_image=cfg.alibaba_image,
-                max_instances=cfg.max_instances,
-                domain=cfg.domain,
-                fc=fc,
-                account_id=account_id,
-                ready_timeout_seconds=cfg.ready_timeout_seconds,
-            ),
-        )
+        function = _function(cfg, base, sync)
         url, trigger_url, cname = function.url, function.trigger_url, function.cname_target
     return StackOutputs(
         webui_url=url,
         trigger_url=trigger_url,
         domain_cname_target=cname,
-        nas_file_system_id=store.file_system_id,
-        nas_mount_target=store.mount_target_domain,
+        nas_file_system_id=base.store.file_system_id,
+        nas_mount_target=base.store.mount_target_domain,
         lock_digest=sync.lock_digest,
         model_count=len(lock.models),
         sync_task_id=sync.task_id,

@@ -122,6 +122,35 @@ class WebuiFunction(pulumi.ComponentResource):
         self, name: str, args: WebuiFunctionArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("sdprov:infra:WebuiFunction", name, None, opts)
+        function = self._function(name, args)
+        trigger = alicloud.fc.V3Trigger(
+            f"{name}-http",
+            alicloud.fc.V3TriggerArgs(
+                function_name=function.function_name,
+                trigger_name="http",
+                trigger_type="http",
+                qualifier="LATEST",
+                trigger_config=trigger_config(args.trigger_auth, args.public_url),
+                description="WebUI over HTTP; WebUI's own login guards it",
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self._scaling(name, args, function.function_name)
+        self.function_name = function.function_name
+        self.function_arn = function.function_arn
+        self.trigger_url = trigger.http_trigger.apply(
+            lambda t: str((t.url_internet if args.public_url else t.url_intranet) or "")
+        )
+        self.cname_target: pulumi.Output[str] = pulumi.Output.from_input("")
+        self.url = self.trigger_url
+        if args.domain:
+            self.url = self._custom_domain(name, args, function.function_name)
+        self.ready = self._ready(name, args, function)
+        self.register_outputs(
+            {"function_name": self.function_name, "url": self.url, "cname": self.cname_target}
+        )
+
+    def _function(self, name: str, args: WebuiFunctionArgs) -> alicloud.fc.V3Function:
         env: pulumi.Output[dict[str, str]] = pulumi.Output.secret(
             pulumi.Output.all(args.webui_password, args.lock_digest).apply(
                 lambda v: dict(
@@ -131,7 +160,7 @@ class WebuiFunction(pulumi.ComponentResource):
                 )
             )
         )
-        function = alicloud.fc.V3Function(
+        return alicloud.fc.V3Function(
             f"{name}-function",
             alicloud.fc.V3FunctionArgs(
                 function_name=f"{args.name_prefix}-webui",
@@ -173,32 +202,6 @@ class WebuiFunction(pulumi.ComponentResource):
                 additional_secret_outputs=["environmentVariables"],
                 depends_on=list(args.placement.depends_on),
             ),
-        )
-        trigger = alicloud.fc.V3Trigger(
-            f"{name}-http",
-            alicloud.fc.V3TriggerArgs(
-                function_name=function.function_name,
-                trigger_name="http",
-                trigger_type="http",
-                qualifier="LATEST",
-                trigger_config=trigger_config(args.trigger_auth, args.public_url),
-                description="WebUI over HTTP; WebUI's own login guards it",
-            ),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        self._scaling(name, args, function.function_name)
-        self.function_name = function.function_name
-        self.function_arn = function.function_arn
-        self.trigger_url = trigger.http_trigger.apply(
-            lambda t: str((t.url_internet if args.public_url else t.url_intranet) or "")
-        )
-        self.cname_target: pulumi.Output[str] = pulumi.Output.from_input("")
-        self.url = self.trigger_url
-        if args.domain:
-            self.url = self._custom_domain(name, args, function.function_name)
-        self.ready = self._ready(name, args, function)
-        self.register_outputs(
-            {"function_name": self.function_name, "url": self.url, "cname": self.cname_target}
         )
 
     def _scaling(self, name: str, args: WebuiFunctionArgs, fn_name: pulumi.Output[str]) -> None:

@@ -133,26 +133,12 @@ class WebuiInstance(pulumi.ComponentResource):
         self, name: str, args: WebuiInstanceArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("sdprov:infra:WebuiInstance", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        pulumi.ResourceOptions(parent=self)
         public = args.egress is EcsEgress.PUBLIC_IP or args.allowed_cidr is not None
         if args.egress is EcsEgress.NAT:
             self._nat(name, args)
         if args.allowed_cidr is not None:
-            alicloud.ecs.SecurityGroupRule(
-                f"{name}-webui-ingress",
-                alicloud.ecs.SecurityGroupRuleArgs(
-                    type="ingress",
-                    ip_protocol="tcp",
-                    port_range=f"{WEBUI_PORT}/{WEBUI_PORT}",
-                    cidr_ip=args.allowed_cidr,
-                    nic_type="intranet",  # the only value for VPC security groups
-                    policy="accept",
-                    priority=1,
-                    security_group_id=args.security_group_id,
-                    description="WebUI from the configured CIDR only (sdprov:allowedCidr)",
-                ),
-                opts=child,
-            )
+            self._ingress(name, args, args.allowed_cidr)
         user_data: pulumi.Output[str] = pulumi.Output.secret(
             pulumi.Output.all(args.nas_mount_target_domain, args.webui_password).apply(
                 lambda v: cloud_init(
@@ -193,6 +179,23 @@ class WebuiInstance(pulumi.ComponentResource):
                 "url": self.url,
                 "private_url": self.private_url,
             }
+        )
+
+    def _ingress(self, name: str, args: WebuiInstanceArgs, cidr: str) -> None:
+        alicloud.ecs.SecurityGroupRule(
+            f"{name}-webui-ingress",
+            alicloud.ecs.SecurityGroupRuleArgs(
+                type="ingress",
+                ip_protocol="tcp",
+                port_range=f"{WEBUI_PORT}/{WEBUI_PORT}",
+                cidr_ip=cidr,
+                nic_type="intranet",  # the only value for VPC security groups
+                policy="accept",
+                priority=1,
+                security_group_id=args.security_group_id,
+                description="WebUI from the configured CIDR only (sdprov:allowedCidr)",
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
         )
 
     def _nat(self, name: str, args: WebuiInstanceArgs) -> None:
