@@ -68,6 +68,8 @@ class Network(pulumi.ComponentResource):
                 alicloud.ecs.SecurityGroupArgs(
                     security_group_name=f"{args.name_prefix}-sg",
                     vpc_id=vpc.id,
+                    # members reach each other: the sync function refreshes the ECS WebUI
+                    inner_access_policy="Accept",
                     description="sdprov WebUI and model sync",
                 ),
                 opts=child,

@@ -363,6 +363,9 @@ def test_ecs_instance_mount_and_reachability(ecs: Deployment) -> None:
     )  # fmt: skip
     sync_env = _function(ecs, "sync")["environmentVariables"]
     assert sync_env["SDPROV_WEBUI_URLS"] == "http://10.42.1.7:7860"
+    # the sync function (same group) reaches it without any ingress rule for the VPC
+    group = ecs.one("alicloud:ecs/securityGroup:SecurityGroup").inputs
+    assert group["innerAccessPolicy"] == "Accept"
     assert sync_env["SDPROV_WEBUI_AUTH"] == f"admin:{PASSWORD}"
     assert ecs.outputs["webui_url"] == "http://203.0.113.7:7860"
 
