@@ -102,6 +102,8 @@ class StackConfig:
     ecs_image_id: str | None
     ecs_egress: EcsEgress
     allowed_cidr: str | None
+    registry_user: str | None  # ecs: `docker login` to a private ACR repository
+    registry_password: pulumi.Output[str]
     # sync
     sync_timeout_seconds: int
     fc_endpoint: str | None
@@ -268,6 +270,8 @@ def read_config(
         ecs_image_id=cfg.get("ecsImageId") or None,
         ecs_egress=_enum(cfg, "ecsEgress", EcsEgress, EcsEgress.PUBLIC_IP),
         allowed_cidr=cfg.get("allowedCidr"),
+        registry_user=cfg.get("registryUser") or None,
+        registry_password=cfg.get_secret("registryPassword") or pulumi.Output.secret(""),
         sync_timeout_seconds=_count(cfg, "syncTimeoutSeconds", 3 * 3600, 60),
         fc_endpoint=cfg.get("fcEndpoint"),
         lock_bucket=cfg.get("lockBucket"),

@@ -91,6 +91,8 @@ def _instance(cfg: StackConfig, base: _Base) -> WebuiInstance:
             webui_user=cfg.webui_user,
             webui_password=cfg.webui_password,
             allowed_cidr=cfg.allowed_cidr,
+            registry_user=cfg.registry_user,
+            registry_password=cfg.registry_password,
         ),
     )
 

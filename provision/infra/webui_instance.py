@@ -14,6 +14,7 @@ instead; `none` leaves it to the team's network. Inbound: only the VPC, plus `al
 
 from __future__ import annotations
 
+import json
 import shlex
 from dataclasses import dataclass
 from typing import Final
@@ -53,16 +54,41 @@ class WebuiInstanceArgs:
     egress: EcsEgress = EcsEgress.PUBLIC_IP
     allowed_cidr: str | None = None
     system_disk_gb: int = 100
+    # `docker login` for a private ACR repository (FC pulls with its service role; ECS cannot)
+    registry_user: str | None = None
+    registry_password: pulumi.Input[str] = ""
 
 
-def cloud_init(*, nas_domain: str, image: str, user: str, password: str) -> str:
-    """The instance's user data (cloud-config). Contains the UI password: keep it secret."""
+def cloud_init(
+    *,
+    nas_domain: str,
+    image: str,
+    user: str,
+    password: str,
+    registry: tuple[str, str] | None = None,
+) -> str:
+    """The instance's user data (cloud-config). Contains the UI password: keep it secret.
+
+    `registry` is (user, password) for `docker login` to the image's registry, read from a 0600
+    file on stdin and the file removed after: the password is never in a command line.
+    """
     fstab = f"{nas_domain}:{NAS_EXPORT_PATH} {MODELS_MOUNT_DIR} nfs {NFS_OPTIONS},_netdev 0 0"
     run = (
         f"/usr/bin/docker run --rm --name sdprov-ui --gpus all -p {WEBUI_PORT}:{WEBUI_PORT} "
         f"-v {MODELS_MOUNT_DIR}:{MODELS_MOUNT_DIR} --env-file /etc/sdprov/ui.env "
         f"{shlex.quote(image)}"
     )
+    login_file, login_cmd = "", ""
+    if registry is not None:
+        host = image.split("/", 1)[0]
+        login_file = f"""
+  - path: /etc/sdprov/registry.pw
+    permissions: "0600"
+    content: {json.dumps(registry[1])}"""
+        login_cmd = (
+            f"\n  - docker login -u {shlex.quote(registry[0])} --password-stdin {host} "
+            "< /etc/sdprov/registry.pw; rm -f /etc/sdprov/registry.pw"
+        )
     keyring = "/usr/share/keyrings/nvidia-container-toolkit.gpg"
     sign = f"sed 's#deb https://#deb [signed-by={keyring}] https://#'"
     sources = "/etc/apt/sources.list.d/nvidia-container-toolkit.list"
@@ -72,7 +98,7 @@ write_files:
   - path: /etc/sdprov/ui.env
     permissions: "0600"
     content: |
-      {AUTH_ENV}={user}:{password}
+      {AUTH_ENV}={user}:{password}{login_file}
   - path: /etc/systemd/system/sdprov-ui.service
     permissions: "0644"
     content: |
@@ -93,7 +119,7 @@ runcmd:
   - curl -fsSL {NVIDIA_REPO}/gpgkey | gpg --dearmor -o {keyring}
   - curl -fsSL {NVIDIA_REPO}/stable/deb/nvidia-container-toolkit.list | {sign} > {sources}
   - apt-get update && apt-get install -y nvidia-container-toolkit
-  - nvidia-ctk runtime configure --runtime=docker && systemctl restart docker
+  - nvidia-ctk runtime configure --runtime=docker && systemctl restart docker{login_cmd}
   - mkdir -p {MODELS_MOUNT_DIR} /mnt/nas-root
   - mount -t nfs -o {NFS_OPTIONS} {nas_domain}:/ /mnt/nas-root
   - mkdir -p /mnt/nas-root{NAS_EXPORT_PATH}
@@ -140,9 +166,15 @@ class WebuiInstance(pulumi.ComponentResource):
         if args.allowed_cidr is not None:
             self._ingress(name, args, args.allowed_cidr)
         user_data: pulumi.Output[str] = pulumi.Output.secret(
-            pulumi.Output.all(args.nas_mount_target_domain, args.webui_password).apply(
+            pulumi.Output.all(
+                args.nas_mount_target_domain, args.webui_password, args.registry_password
+            ).apply(
                 lambda v: cloud_init(
-                    nas_domain=str(v[0]), image=args.image, user=args.webui_user, password=str(v[1])
+                    nas_domain=str(v[0]),
+                    image=args.image,
+                    user=args.webui_user,
+                    password=str(v[1]),
+                    registry=(args.registry_user, str(v[2])) if args.registry_user else None,
                 )
             )
         )

@@ -49,6 +49,7 @@ PASSWORD = "webui-pass-Zq83"
 CIVITAI = "civitai-tok-Xy71"
 HF = "hf_tok_Ab55"
 CODE = "UEsFBgAAAAAAAAAAAAAAAAAAAAAAAA=="  # an empty zip, base64
+REGISTRY_PW = "acr-pass-Lm42"
 IMAGE = "registry.cn-hangzhou.aliyuncs.com/team/sdprov-a1111@sha256:" + "e" * 64
 
 FN = "alicloud:fc/v3Function:V3Function"
@@ -88,6 +89,7 @@ def _config(target: Target, **changes: Any) -> StackConfig:
         public_url=True, ready_timeout_seconds=1800,
         ecs_instance_type="ecs.gn7i-c8g1.2xlarge", ecs_image_id="ubuntu_22_04_gpu",
         ecs_egress=EcsEgress.PUBLIC_IP, allowed_cidr=None, sync_timeout_seconds=600,
+        registry_user=None, registry_password=pulumi.Output.secret(""),
         fc_endpoint=None, lock_bucket=None, credentials_profile=None, webui_user="admin",
         webui_password=pulumi.Output.secret(PASSWORD),
         civitai_token=pulumi.Output.secret(CIVITAI), hf_token=pulumi.Output.secret(HF),
@@ -375,6 +377,21 @@ def test_ecs_egress_without_ingress_by_default() -> None:
     assert not d.of("alicloud:ecs/securityGroupRule:SecurityGroupRule")  # nothing inbound
     assert d.one("alicloud:ecs/instance:Instance").inputs["internetMaxBandwidthOut"] == 10
     assert d.outputs["webui_url"] == "http://10.42.1.7:7860"
+
+
+def test_ecs_logs_in_to_a_private_registry_from_a_file() -> None:
+    d = deploy(
+        lambda: _config(Target.ECS, registry_user="team@123",
+                        registry_password=pulumi.Output.secret(REGISTRY_PW)),
+        LOCK_A,
+    )  # fmt: skip
+    instance = d.one("alicloud:ecs/instance:Instance")
+    user_data = instance.inputs["userData"]
+    assert "docker login -u team@123 --password-stdin registry.cn-hangzhou.aliyuncs.com " \
+        "< /etc/sdprov/registry.pw; rm -f /etc/sdprov/registry.pw" in user_data  # fmt: skip
+    assert user_data.count(REGISTRY_PW) == 1  # in the 0600 file only, never a command line
+    assert clear_text_paths(instance.wire, REGISTRY_PW) == []
+    assert REGISTRY_PW not in json.dumps(d.outputs)
 
 
 def test_ecs_egress_through_nat() -> None:
