@@ -55,9 +55,11 @@ def wait_active(functions: FcFunctions, name: str, waiting: Waiting) -> Function
                 "cause; see the function's page in the FC console",
             )
         if waiting.clock() >= deadline:
-            seen = f"{last.state} ({last.reason})" if last and last.reason else "not listed"
+            seen = "not listed" if last is None else last.state
+            if last is not None and last.reason:
+                seen += f" ({last.reason})"
             raise NotReady(
-                f"FC function {name} is still {seen if last else 'not listed'} after "
+                f"FC function {name} is still {seen} after "
                 f"{waiting.timeout:.0f} s",
                 hint="a first GPU deploy pulls a ~10 GB image; run `pulumi up` again to keep "
                 "waiting, or raise sdprov:readyTimeoutSeconds",

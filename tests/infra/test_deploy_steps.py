@@ -169,3 +169,22 @@ def test_provider_config_keys_are_used_and_kept_out_of_outputs(
     assert created.outs["checked"] == "Active only"
     auth = state.requests[0]["headers"]["authorization"]
     assert auth.startswith("ACS3-HMAC-SHA256 Credential=AKID-cfg")
+
+
+def test_an_update_in_progress_is_waited_for(keys: None) -> None:
+    """A new image: FC keeps `state` Active while `lastUpdateStatus` is InProgress."""
+    from provision.cloudsync.fc_api import FunctionState
+    from provision.cloudsync.ready import Waiting, wait_active
+
+    seen = iter([FunctionState("Active", "", "InProgress"), FunctionState("Active", "", "InProgress"),
+                 FunctionState("Active", "", "Successful")])  # fmt: skip
+
+    class Functions:
+        calls = 0
+
+        def state(self, name: str) -> FunctionState:
+            Functions.calls += 1
+            return next(seen)
+
+    done = wait_active(Functions(), UI, Waiting(timeout=5, poll_interval=0.0))  # type: ignore[arg-type]
+    assert done.last_update == "Successful" and Functions.calls == 3
