@@ -31,9 +31,7 @@ import os
 import subprocess
 import sys
 import tempfile
-import urllib.error
 import urllib.parse
-import urllib.request
 from email.utils import formatdate
 from pathlib import Path
 from typing import Any, Final
@@ -74,28 +72,51 @@ def _credentials(context: Any) -> tuple[str, str, str]:
     )
 
 
-def _fetch_oss(ref: dict[str, str], context: Any) -> str:
-    """GET one object with the function's STS credentials (OSS header signature v1)."""
-    key_id, secret, token = _credentials(context)
+def oss_url(ref: dict[str, str]) -> str:
+    """Virtual-hosted style, or path style when the endpoint is an IP (as Alibaba's SDKs do)."""
     bucket, key, endpoint = ref["bucket"], ref["key"], ref["endpoint"]
-    date = formatdate(usegmt=True)
+    scheme = ref.get("scheme", "https")
+    host = endpoint.rsplit(":", 1)[0]
+    if host.replace(".", "").isdigit():
+        return f"{scheme}://{endpoint}/{bucket}/{urllib.parse.quote(key)}"
+    return f"{scheme}://{bucket}.{endpoint}/{urllib.parse.quote(key)}"
+
+
+def oss_headers(
+    ref: dict[str, str], key_id: str, secret: str, token: str, date: str
+) -> dict[str, str]:
+    """OSS header signature v1 over `GET`, the date, the STS token and `/bucket/key`."""
     canonical_headers = f"x-oss-security-token:{token}\n" if token else ""
-    to_sign = f"GET\n\n\n{date}\n{canonical_headers}/{bucket}/{key}"
+    to_sign = f"GET\n\n\n{date}\n{canonical_headers}/{ref['bucket']}/{ref['key']}"
     signature = base64.b64encode(
         hmac.new(secret.encode(), to_sign.encode(), hashlib.sha1).digest()
     ).decode()
     headers = {"Date": date, "Authorization": f"OSS {key_id}:{signature}"}
     if token:
         headers["x-oss-security-token"] = token
-    url = f"https://{bucket}.{endpoint}/{urllib.parse.quote(key)}"
-    request = urllib.request.Request(url, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return bytes(response.read()).decode("utf-8")
-    except urllib.error.HTTPError as exc:
-        raise SyncError(
-            f"could not read the lock from oss://{bucket}/{key}: HTTP {exc.code}"
-        ) from exc
+    return headers
+
+
+def _fetch_oss(ref: dict[str, str], context: Any) -> str:
+    """GET one object with the function's STS credentials, through sdprov's network layer."""
+    from provision.net.http import RetryPolicy, check_transient, make_client, retrying
+
+    key_id, secret, token = _credentials(context)
+    url = oss_url(ref)
+    where = f"oss://{ref['bucket']}/{ref['key']}"
+
+    def get() -> str:
+        headers = oss_headers(ref, key_id, secret, token, formatdate(usegmt=True))
+        with make_client() as client:
+            response = client.get(url, headers=headers)
+            check_transient(response)
+            if response.status_code != 200:
+                raise SyncError(
+                    f"could not read the lock from {where}: HTTP {response.status_code}"
+                )
+            return response.text
+
+    return retrying(get, policy=RetryPolicy.from_env(), what=f"reading the lock from {where}")
 
 
 def read_lock_text(event: bytes, context: Any) -> str:

@@ -10,8 +10,6 @@ what FC last reported and where to look.
 from __future__ import annotations
 
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
@@ -59,8 +57,7 @@ def wait_active(functions: FcFunctions, name: str, waiting: Waiting) -> Function
             if last is not None and last.reason:
                 seen += f" ({last.reason})"
             raise NotReady(
-                f"FC function {name} is still {seen} after "
-                f"{waiting.timeout:.0f} s",
+                f"FC function {name} is still {seen} after {waiting.timeout:.0f} s",
                 hint="a first GPU deploy pulls a ~10 GB image; run `pulumi up` again to keep "
                 "waiting, or raise sdprov:readyTimeoutSeconds",
             )
@@ -68,15 +65,16 @@ def wait_active(functions: FcFunctions, name: str, waiting: Waiting) -> Function
 
 
 def probe(url: str, timeout: float = 30.0) -> int | str:
-    """The HTTP status of one GET, or why there was none."""
-    request = urllib.request.Request(url, headers={"User-Agent": "sdprov-deploy"})
+    """The HTTP status of one GET (through sdprov's network layer), or why there was none."""
+    import httpx
+
+    from provision.net.http import make_client
+
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        return int(exc.code)
-    except (urllib.error.URLError, OSError) as exc:
-        return str(getattr(exc, "reason", exc))
+        with make_client(timeout=timeout) as client:
+            return int(client.get(url).status_code)
+    except httpx.HTTPError as exc:
+        return type(exc).__name__
 
 
 def wait_serving(url: str, waiting: Waiting, get: Callable[[str], int | str] = probe) -> None:

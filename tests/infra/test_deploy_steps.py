@@ -188,3 +188,56 @@ def test_an_update_in_progress_is_waited_for(keys: None) -> None:
 
     done = wait_active(Functions(), UI, Waiting(timeout=5, poll_interval=0.0))  # type: ignore[arg-type]
     assert done.last_update == "Successful" and Functions.calls == 3
+
+
+def test_a_large_lock_is_read_from_oss_with_the_functions_sts_credentials(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """OSS header signature v1, checked by the server the way OSS documents it."""
+    import base64
+    import hashlib
+    import hmac
+
+    from provision.cloudsync.handler import read_lock_text
+
+    monkeypatch.setenv("SDPROV_RETRY_BASE_DELAY", "0.01")
+    body, seen = LOCK.render().encode(), []
+
+    class Oss(BaseHTTPRequestHandler):
+        hits = 0
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            Oss.hits += 1
+            token = self.headers["x-oss-security-token"]
+            to_sign = f"GET\n\n\n{self.headers['Date']}\nx-oss-security-token:{token}\n{self.path}"
+            sig = base64.b64encode(hmac.new(b"sts-secret", to_sign.encode(), hashlib.sha1).digest())
+            ok = self.headers["Authorization"] == f"OSS STS.key:{sig.decode()}"
+            seen.append((self.path, ok, token))
+            code = 503 if Oss.hits == 1 else (200 if ok else 403)  # one transient failure first
+            self.send_response(code)
+            self.send_header("Content-Length", str(len(body) if code == 200 else 0))
+            self.end_headers()
+            if code == 200:
+                self.wfile.write(body)
+
+    class Credentials:
+        access_key_id, access_key_secret, security_token = "STS.key", "sts-secret", "sts-token"
+
+    class Context:
+        credentials = Credentials()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Oss)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        ref = {"bucket": "team-locks", "key": "sdprov-locks/abc.json", "scheme": "http",
+               "endpoint": f"127.0.0.1:{server.server_address[1]}"}  # fmt: skip
+        text = read_lock_text(json.dumps({"oss": ref}).encode(), Context())
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert text.encode() == body
+    assert seen[-1] == ("/team-locks/sdprov-locks/abc.json", True, "sts-token")
+    assert len(seen) == 2  # the 503 was retried by the network layer
