@@ -8,9 +8,16 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path, PurePosixPath
+from typing import Any
 
+import httpx
 import pytest
 import yaml
 
@@ -70,7 +77,8 @@ def test_comfyui_behind_basic_auth_reads_the_sdprov_layout(tmp_path: Path) -> No
     assert "--listen\n127.0.0.1" in comfy  # never reachable but through the front
     run = tmp_path / "run"
     htpasswd = (run / "htpasswd").read_text()
-    assert (run / "htpasswd").stat().st_mode & 0o077 == 0
+    mode = (run / "htpasswd").stat()
+    assert mode.st_mode & 0o007 == 0 and mode.st_uid == 0  # root's, readable by nginx's group
     user, _, hashed = htpasswd.strip().partition(":")
     assert user == "admin" and hashed.startswith("$6$")
     salt = hashed.split("$")[2]
@@ -120,3 +128,64 @@ def test_entrypoints_pass_shellcheck() -> None:
     scripts = [str(p) for p in sorted(IMAGES.glob("*/entrypoint.sh"))]
     proc = subprocess.run(["shellcheck", *scripts], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.skipif(
+    shutil.which("nginx") is None or os.geteuid() != 0,
+    reason="needs nginx (Debian's nginx-light) and root, as in the image",
+)
+def test_the_comfyui_front_asks_for_the_login_and_leaves_health_open() -> None:
+    """The rendered nginx config, run for real in front of a stand-in ComfyUI."""
+
+    class Comfy(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            body = b'{"system": {}}' if self.path == "/system_stats" else b"comfyui page"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    comfy = ThreadingHTTPServer(("127.0.0.1", 0), Comfy)
+    threading.Thread(target=comfy.serve_forever, daemon=True).start()
+    base = Path(tempfile.mkdtemp(prefix="sdprov-front-"))  # like /run: workers may traverse it
+    base.chmod(0o755)
+    (base / "sd").mkdir()
+    port = _free_port()
+    front: subprocess.Popen[bytes] | None = None
+    try:
+        proc = _run("comfyui", base / "sd", base, SDPROV_WEBUI_AUTH=f"admin:{PASSWORD}",
+                    SDPROV_PORT=str(port), COMFYUI_PORT=str(comfy.server_address[1]))  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        front = subprocess.Popen(
+            ["nginx", "-e", "stderr", "-c", str(base / "run" / "nginx.conf"), "-g", "daemon off;"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        url = f"http://127.0.0.1:{port}"
+        with httpx.Client(timeout=5, trust_env=False) as client:
+            for _ in range(100):
+                try:
+                    health = client.get(f"{url}/sdprov/health")
+                    break
+                except httpx.TransportError:
+                    time.sleep(0.05)
+            assert health.status_code == 200 and health.json() == {"system": {}}
+            assert client.get(url).status_code == 401
+            assert client.get(url, auth=("admin", "wrong")).status_code == 401
+            page = client.get(url, auth=("admin", PASSWORD))
+            assert page.status_code == 200 and page.text == "comfyui page"
+    finally:
+        if front is not None:
+            front.terminate()
+            front.communicate(timeout=10)  # reads and closes its stderr
+        comfy.shutdown()
+        comfy.server_close()
+        shutil.rmtree(base, ignore_errors=True)
