@@ -98,25 +98,18 @@ def oss_headers(
 
 
 def _fetch_oss(ref: dict[str, str], context: Any) -> str:
-    """GET one object with the function's STS credentials, through sdprov's network layer."""
-    from provision.net.http import RetryPolicy, check_transient, make_client, retrying
+    """GET one object with the function's STS credentials, through sdprov's network layer
+    (`get_small`: the signed headers go to this URL only, retries, a size bound)."""
+    from provision.errors import SourceError
+    from provision.net.transfer import get_small
 
     key_id, secret, token = _credentials(context)
-    url = oss_url(ref)
-    where = f"oss://{ref['bucket']}/{ref['key']}"
-
-    def get() -> str:
-        headers = oss_headers(ref, key_id, secret, token, formatdate(usegmt=True))
-        with make_client() as client:
-            response = client.get(url, headers=headers)
-            check_transient(response)
-            if response.status_code != 200:
-                raise SyncError(
-                    f"could not read the lock from {where}: HTTP {response.status_code}"
-                )
-            return response.text
-
-    return retrying(get, policy=RetryPolicy.from_env(), what=f"reading the lock from {where}")
+    headers = oss_headers(ref, key_id, secret, token, formatdate(usegmt=True))
+    what = f"reading the lock from oss://{ref['bucket']}/{ref['key']}"
+    try:
+        return get_small(oss_url(ref), what=what, headers=headers).decode("utf-8")
+    except SourceError as exc:
+        raise SyncError(str(exc)) from None
 
 
 def read_lock_text(event: bytes, context: Any) -> str:
