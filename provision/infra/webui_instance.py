@@ -59,6 +59,22 @@ class WebuiInstanceArgs:
     registry_password: pulumi.Input[str] = ""
 
 
+def _registry_login(image: str, registry: tuple[str, str] | None) -> tuple[str, str]:
+    """(write_files entry, runcmd line) for `docker login` from a 0600 file, or two ""."""
+    if registry is None:
+        return "", ""
+    host = image.split("/", 1)[0]
+    login_file = f"""
+  - path: /etc/sdprov/registry.pw
+    permissions: "0600"
+    content: {json.dumps(registry[1])}"""
+    login_cmd = (
+        f"\n  - docker login -u {shlex.quote(registry[0])} --password-stdin {host} "
+        "< /etc/sdprov/registry.pw; rm -f /etc/sdprov/registry.pw"
+    )
+    return login_file, login_cmd
+
+
 def cloud_init(
     *,
     nas_domain: str,
@@ -78,17 +94,7 @@ def cloud_init(
         f"-v {MODELS_MOUNT_DIR}:{MODELS_MOUNT_DIR} --env-file /etc/sdprov/ui.env "
         f"{shlex.quote(image)}"
     )
-    login_file, login_cmd = "", ""
-    if registry is not None:
-        host = image.split("/", 1)[0]
-        login_file = f"""
-  - path: /etc/sdprov/registry.pw
-    permissions: "0600"
-    content: {json.dumps(registry[1])}"""
-        login_cmd = (
-            f"\n  - docker login -u {shlex.quote(registry[0])} --password-stdin {host} "
-            "< /etc/sdprov/registry.pw; rm -f /etc/sdprov/registry.pw"
-        )
+    login_file, login_cmd = _registry_login(image, registry)
     keyring = "/usr/share/keyrings/nvidia-container-toolkit.gpg"
     sign = f"sed 's#deb https://#deb [signed-by={keyring}] https://#'"
     sources = "/etc/apt/sources.list.d/nvidia-container-toolkit.list"
