@@ -7,7 +7,10 @@ Secrets never reach a message: URLs are redacted before they are stored here.
 
 from __future__ import annotations
 
+import errno
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 
 class SdprovError(Exception):
@@ -138,12 +141,28 @@ class DownloadError(SdprovError):
     """A download failed; nothing unverified was placed."""
 
 
+# What to do about a sha256 mismatch depends on where the bytes came from: a Civitai version
+# can be re-locked, a Hugging Face file is pinned to a commit, a URL has only the manifest's word.
+MISMATCH_HINTS: dict[str, str] = {
+    "civitai": "the source changed the file behind the locked version; check it and re-lock "
+    "with `sdprov lock --upgrade NAME` if the new bytes are wanted",
+    "hf": "the repository no longer serves the locked bytes at that commit (a rewritten "
+    "history or a mirror); check it, then run `sdprov lock --upgrade NAME`",
+    "url": "the bytes at the URL are not the ones the manifest's `sha256:` names: either the "
+    "file changed or the manifest's sha256 is wrong; check the file, fix `sha256:` in the "
+    "manifest and run `sdprov lock`",
+}
+
+
 class ChecksumMismatch(DownloadError):
-    def __init__(self, what: str, expected: str, actual: str) -> None:
+    def __init__(self, what: str, expected: str, actual: str, *, source_type: str = "") -> None:
         super().__init__(
             f"{what}: sha256 mismatch (expected {expected}, got {actual}); the file was not placed",
-            hint="the source changed the file behind the locked version; check it and re-lock "
-            "with `sdprov lock --upgrade NAME` if the new bytes are wanted",
+            hint=MISMATCH_HINTS.get(
+                source_type,
+                "the source changed the file; check it and re-lock with `sdprov lock` if the "
+                "new bytes are wanted",
+            ),
         )
 
 
@@ -166,3 +185,67 @@ class InspectionError(SdprovError):
 
 class InfraConfigError(SdprovError):
     exit_code = 2
+
+
+class FileSystemError(SdprovError):
+    """The operating system refused a file operation (permissions, read-only, full, names)."""
+
+
+# errno -> (what happened, what to do). `{path}` is the file or folder the OS named.
+_OS_ADVICE: dict[int, tuple[str, str]] = {
+    errno.EACCES: (
+        "permission denied",
+        "check the owner and mode of {path}, or run sdprov as a user who may write there",
+    ),
+    errno.EPERM: ("operation not permitted", "check the owner and mode of {path}"),
+    errno.EROFS: (
+        "the file system is read-only",
+        "mount it read-write or choose a folder on a writable file system",
+    ),
+    errno.ENOTDIR: (
+        "a path component is a file, not a folder",
+        "remove or rename the file, or choose another folder",
+    ),
+    errno.EEXIST: ("a file is in the way", "remove or rename it, or choose another folder"),
+    errno.ENAMETOOLONG: (
+        "the file name is too long for this file system",
+        "give the entry a shorter `name:` in the manifest and run `sdprov lock`",
+    ),
+    errno.ENOSPC: ("no space left on the device", "free some space, or sync fewer models"),
+    errno.EDQUOT: ("disk quota exceeded", "free some space or raise the quota"),
+    errno.ENOENT: ("no such file or folder", "check the path"),
+    errno.EISDIR: ("a folder is where a file should be", "remove or rename the folder"),
+}
+
+
+def from_os_error(exc: OSError, *, doing: str = "", space: str = "") -> FileSystemError:
+    """One actionable message for an OSError: the path, what happened, what to do.
+
+    `doing` says what sdprov was doing ("writing the lockfile"); `space` (for ENOSPC) says how
+    much was needed and how much is free.
+    """
+    path = exc.filename if isinstance(exc.filename, str) else None
+    if path is None and isinstance(exc.filename, bytes):
+        path = os.fsdecode(exc.filename)
+    what, todo = _OS_ADVICE.get(exc.errno or 0, (exc.strerror or type(exc).__name__, ""))
+    if exc.errno == errno.EEXIST and path is not None and not Path(path).is_dir():
+        what = "it exists and is not a folder"
+    where = f"{path}: " if path else ""
+    context = f" while {doing}" if doing else ""
+    detail = f" ({space})" if space else ""
+    return FileSystemError(
+        f"{where}{what}{context}{detail}",
+        hint=todo.format(path=path or "the folder") or None,
+        path=path,
+    )
+
+
+class InternalError(SdprovError):
+    """A bug: something sdprov did not expect. One line for the user, details under -v."""
+
+    def __init__(self, exc: BaseException) -> None:
+        text = str(exc).splitlines()[0] if str(exc) else ""
+        super().__init__(
+            f"internal error ({type(exc).__name__}{': ' + text if text else ''}); "
+            "rerun with --verbose for the details",
+        )

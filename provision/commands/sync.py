@@ -41,7 +41,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="SECONDS",
         help="wait this long for another sync on the same root to finish (default: fail at once)",
     )
-    parser.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     add_webui(parser, action="rescan after the sync, then check that it lists every model")
     add_json(parser)
     parser.set_defaults(func=run)
