@@ -65,16 +65,18 @@ def run(args: argparse.Namespace, console: Console) -> int:
         )
     else:
         if source.stale:
-            console.info(f"stale-lock  {source.lock_path}: run `sdprov lock`")
+            console.out(f"stale-lock  {source.lock_path}: run `sdprov lock`")
         header = f"{'disk':<10} {'kind':<12} {'base':<7}" + (f" {'webui':<16}" if webui else "")
-        console.info(f"{header} path")
+        # The table is the command's output: stdout, so `| grep missing` works; the count
+        # line is a message (stderr).
+        console.out(f"{header} path")
         for row in rows:
             base = row.base or "-"
             web_status, web_detail = webui.get(row.path, ("-", ""))
             details = [d for d in (row.detail, web_detail) if d]
             detail = f"  ({'; '.join(details)})" if details else ""
             web_cell = f" {web_status:<16}" if webui else ""
-            console.info(
+            console.out(
                 f"{row.condition.value:<10} {row.kind:<12} {base:<7}{web_cell} {row.path}{detail}"
             )
         counts = {c: sum(1 for r in rows if r.condition is c) for c in Condition}

@@ -8,17 +8,20 @@ the entry's position; nothing is written unless every entry resolved.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Collection
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from provision.errors import (
+    InternalError,
     ManifestError,
     ManifestProblem,
     ResolveFailed,
     SdprovError,
     UsageError,
+    from_os_error,
 )
 from provision.inspection import FileReport, describe_report
 from provision.kinds import NAMED_BY_BASENAME, PICKLE_EXTENSIONS, Family, Kind, file_format
@@ -28,6 +31,8 @@ from provision.manifest.parse import Manifest, ModelSpec
 from provision.manifest.refs import CivitaiRef, HfRef, UrlRef
 from provision.sources import ResolvedFile, SourceContext, civitai, huggingface, url
 from provision.sources.registry import byte_source
+
+log = logging.getLogger(__name__)
 
 # Lock-time compatibility check hook (see provision.inspection): returns problems as text.
 CompatCheck = Callable[[Manifest, list[LockEntry]], list[tuple[ModelSpec, str]]]
@@ -69,14 +74,12 @@ def lock_manifest(
     outcome_resolved: dict[int, Resolution] = {}
     failures: list[str] = []
     if todo:
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            futures = {i: pool.submit(_resolve, manifest.specs[i], ctx) for i in todo}
-        for i, future in futures.items():
-            try:
-                outcome_resolved[i] = future.result()
-            except SdprovError as exc:
-                label, text = manifest.specs[i].label, exc.render()
-                failures.append(text if text.startswith(label) else f"{label}: {text}")
+        for i, outcome in _resolve_all(manifest, todo, ctx, jobs).items():
+            if isinstance(outcome, Resolution):
+                outcome_resolved[i] = outcome
+                continue
+            label, text = manifest.specs[i].label, outcome.render()
+            failures.append(text if text.startswith(label) else f"{label}: {text}")
     if failures:
         raise ResolveFailed(failures)
     problems: list[ManifestProblem] = []
@@ -105,6 +108,35 @@ def lock_manifest(
         reused=[kept[i].path for i in sorted(kept)],
         warnings=warnings,
     )
+
+
+def _resolve_all(
+    manifest: Manifest, todo: list[int], ctx: SourceContext, jobs: int
+) -> dict[int, Resolution | SdprovError]:
+    """Resolve entries in parallel; a failing entry is that entry's error, never the pool's."""
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="sdprov-lock")
+    futures = {i: pool.submit(_resolve, manifest.specs[i], ctx) for i in todo}
+    try:
+        wait(futures.values())
+    except BaseException:
+        # Ctrl-C: drop what has not started and do not wait for requests in flight (they
+        # may sit in a read for its whole timeout); nothing is written before every entry
+        # resolved, so abandoning them loses nothing.
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    outcomes: dict[int, Resolution | SdprovError] = {}
+    for i, future in futures.items():
+        try:
+            outcomes[i] = future.result()
+        except SdprovError as exc:
+            outcomes[i] = exc
+        except OSError as exc:
+            outcomes[i] = from_os_error(exc)
+        except Exception as exc:
+            log.debug("internal error resolving %s", manifest.specs[i].label, exc_info=exc)
+            outcomes[i] = InternalError(exc)
+    return outcomes
 
 
 def _wants_upgrade(spec: ModelSpec, entry: LockEntry, upgrade: Collection[str] | None) -> bool:

@@ -12,12 +12,13 @@ import os
 import shutil
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Protocol
 
-from provision.errors import SdprovError
+from provision.console import human_bytes
+from provision.errors import FileSystemError, InternalError, SdprovError, from_os_error
 from provision.kinds import Kind
 from provision.lock.lockfile import LockEntry
 from provision.sources import SourceContext
@@ -119,33 +120,16 @@ def apply(
         _move(action, root, state, result)
     work = sync_plan.of(Act.DOWNLOAD, Act.VERIFY)
     sink.start(len(work), sum(a.entry.size for a in work if a.entry))
-    cancel = threading.Event()
-    with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="sdprov-dl") as pool:
-        futures = {
-            pool.submit(_materialise, a, root, state, ctx, lease, sink, place_check, cancel): a
-            for a in work
-        }
-        try:
-            for future in as_completed(futures):
-                action = futures[future]
-                try:
-                    outcome = future.result()
-                except SdprovError as exc:
-                    result.failures[action.path] = exc.render()
-                    sink.file_finished(action.path, False, exc.message)
-                    continue
-                done = result.adopted if outcome == "adopted" else result.downloaded
-                done.append(action.path)
-                sink.file_finished(action.path, True, outcome)
-        except BaseException:
-            # Ctrl-C: stop the workers at their next buffer instead of waiting for every file;
-            # what they fetched stays in .sdprov/partial for the next run.
-            cancel.set()
-            for future in futures:
-                future.cancel()
-            raise
-        finally:
-            sink.finish()
+    try:
+        _run_pool(
+            work,
+            result,
+            jobs,
+            lambda a, cancel: _materialise(a, root, state, ctx, lease, sink, place_check, cancel),
+            sink,
+        )
+    finally:
+        sink.finish()
     for action in sync_plan.of(Act.REMOVE):
         lease.check()
         _remove(action, root, state, result)
@@ -157,16 +141,67 @@ def apply(
     return result
 
 
+CANCEL_GRACE: Final = 1.0  # seconds the workers get to stop at their next receive
+
+
+def _run_pool(
+    work: list[Action],
+    result: SyncResult,
+    jobs: int,
+    run: Callable[[Action, threading.Event], str],
+    sink: Progress,
+) -> None:
+    """Run `run` over `work` on `jobs` threads; every failure becomes that file's failure."""
+    cancel = threading.Event()
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="sdprov-dl")
+    futures = {pool.submit(run, a, cancel): a for a in work}
+    try:
+        for future in as_completed(futures):
+            action = futures[future]
+            try:
+                outcome = future.result()
+            except Exception as exc:  # one file's failure, never the pool's
+                error = worker_error(exc, action.path)
+                result.failures[action.path] = error.render()
+                sink.file_finished(action.path, False, error.message)
+                continue
+            done = result.adopted if outcome == "adopted" else result.downloaded
+            done.append(action.path)
+            sink.file_finished(action.path, True, outcome)
+    except BaseException:
+        # Ctrl-C: the workers stop at their next receive (a fraction of a second); what they
+        # fetched stays in .sdprov/partial for the next run. A worker stuck in a stalled
+        # read is not waited for beyond the grace period: it can no longer place a file,
+        # since placing re-checks the lease, which is released on the way out.
+        cancel.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+        wait(futures, timeout=CANCEL_GRACE)
+        raise
+    pool.shutdown(wait=True)
+
+
+def worker_error(exc: Exception, path: str) -> SdprovError:
+    """What a failed worker reports: its own message, a path for an OSError, or one line."""
+    if isinstance(exc, SdprovError):
+        return exc
+    if isinstance(exc, OSError):
+        return from_os_error(exc)
+    log.debug("internal error in the worker for %s", path, exc_info=exc)
+    return InternalError(exc)
+
+
 def _check_free_space(root: Path, sync_plan: Plan) -> None:
     need = sync_plan.download_bytes
     if not need:
         return
     free = shutil.disk_usage(root).free
     if free < need + DISK_MARGIN:
-        raise SdprovError(
-            f"not enough free space on {root}: the sync needs {need / 2**30:.2f} GiB, "
-            f"{free / 2**30:.2f} GiB are free",
+        raise FileSystemError(
+            f"not enough free space on {root}: the sync needs {human_bytes(need + DISK_MARGIN)} "
+            f"({human_bytes(need)} to download plus a {human_bytes(DISK_MARGIN)} safety "
+            f"margin), {human_bytes(free)} are free",
             hint="free some space or remove models from the manifest",
+            path=str(root),
         )
 
 
@@ -224,6 +259,7 @@ def _materialise(
         source=byte_source(entry.source, ctx, entry.path),
         before_place=check_before_place,
         cancel=cancel,
+        source_type=entry.source_type,
     )
     fetch(job, retry=ctx.retry, progress=sink)
     state.record(entry.path, entry.sha256)

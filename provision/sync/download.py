@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import hashlib
 import logging
 import os
 import queue
+import shutil
 import sys
 import threading
 import time
@@ -25,7 +27,14 @@ from typing import BinaryIO, Final, Protocol, cast
 
 import httpx
 
-from provision.errors import ChecksumMismatch, DownloadError, SizeMismatch, SourceError
+from provision.console import human_bytes
+from provision.errors import (
+    ChecksumMismatch,
+    DownloadError,
+    FileSystemError,
+    SizeMismatch,
+    SourceError,
+)
 from provision.net.http import RETRYABLE_EXCEPTIONS, RetryPolicy, describe_transient, redact
 from provision.net.transfer import RawResponse
 from provision.sources import ByteSource, reject_error_page
@@ -64,7 +73,8 @@ class DownloadJob:
     sha256: str
     source: ByteSource
     before_place: Callable[[Path], None] | None = None  # inspection: raise to refuse the file
-    cancel: threading.Event | None = None  # set on Ctrl-C: stop at the next buffer
+    cancel: threading.Event | None = None  # set on Ctrl-C: stop at the next receive
+    source_type: str = ""  # civitai | hf | url: picks the hint of a checksum mismatch
 
 
 class Cancelled(DownloadError):
@@ -82,8 +92,33 @@ def fetch(
     retry: RetryPolicy,
     progress: ProgressSink | None = None,
 ) -> None:
-    """Download, verify and place `job.dest`. Raises a DownloadError/SourceError on failure."""
-    sink = progress or NullProgress()
+    """Download, verify and place `job.dest`. Raises an SdprovError (or an OSError that names
+    its path) on failure."""
+    try:
+        _fetch(job, retry=retry, sink=progress or NullProgress())
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise  # the CLI names the path (provision.errors.from_os_error)
+        # A write error names no file: say which one, and how much room this file still needs.
+        need = job.size - _partial_size(job.partial)
+        free = _free_bytes(job.partial.parent)
+        raise FileSystemError(
+            f"{job.key}: the disk filled up while downloading to {job.partial}: "
+            f"{human_bytes(need)} more are needed for this file, {human_bytes(free)} are free; "
+            f"the {_partial_size(job.partial)} bytes received are kept for the next run",
+            hint="free some space on that file system, then run `sdprov sync` again to resume",
+            path=str(job.partial),
+        ) from exc
+
+
+def _free_bytes(folder: Path) -> int:
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return 0
+
+
+def _fetch(job: DownloadJob, *, retry: RetryPolicy, sink: ProgressSink) -> None:
     job.partial.parent.mkdir(parents=True, exist_ok=True)
     digest, have = _resume_state(job)
     sink.reset(job.key, have)
@@ -158,26 +193,78 @@ def _receive(
         _check_response(job, response, have)
         with job.partial.open("ab" if have else "wb") as out:
             writer = _Writer(out, digest)
+            meter = _Meter(job.key, sink)
             try:
-                while True:
-                    if job.cancel is not None and job.cancel.is_set():
-                        raise Cancelled(job.key, have)
-                    buffer = writer.free_buffer()
-                    n = response.readinto(buffer)
-                    if not n:
-                        writer.give_back(buffer)
-                        break
-                    writer.put(buffer, n)
-                    have += n
-                    sink.advance(job.key, n)
-                    if have > job.size:
-                        raise SizeMismatch(job.key, job.size, have)
+                have = _pump(job, response, writer, meter, have)
             finally:
+                meter.flush()
                 writer.close()
     if have < job.size:
         # The server closed early without a transport error (truncated body): resume.
         raise httpx.RemoteProtocolError(f"connection closed after {have} of {job.size} bytes")
     return have
+
+
+def _pump(
+    job: DownloadJob, response: RawResponse, writer: _Writer, meter: _Meter, have: int
+) -> int:
+    """Fill the big buffers one receive at a time until the body ends.
+
+    The buffers stay large (few hand-offs to the hash+write thread on a fast link), but each
+    receive returns as soon as bytes arrive: progress moves and Ctrl-C is seen between
+    receives, not once per 4 MiB, on a slow link.
+    """
+    while True:
+        buffer = writer.free_buffer()
+        filled = 0
+        try:
+            while filled < BUFFER_SIZE:
+                if job.cancel is not None and job.cancel.is_set():
+                    raise Cancelled(job.key, have)
+                n = response.readinto1(buffer[filled:])
+                if not n:
+                    break
+                filled += n
+                have += n
+                meter.add(n)
+                if have > job.size:
+                    raise SizeMismatch(job.key, job.size, have)
+        finally:
+            # Whatever arrived is written and hashed, even on an error: the running digest
+            # then matches the partial file, and a resume loses nothing it was given.
+            if filled:
+                writer.put(buffer, filled)
+            else:
+                writer.give_back(buffer)
+        if filled < BUFFER_SIZE:
+            return have
+
+
+class _Meter:
+    """Hands byte counts to the progress sink in batches: a few calls a second, not one per
+    receive (on loopback a receive can be 64 KiB at 3 GB/s)."""
+
+    BATCH: Final = 1 << 20
+    INTERVAL: Final = 0.1
+
+    def __init__(self, key: str, sink: ProgressSink) -> None:
+        self._key = key
+        self._sink = sink
+        self._pending = 0
+        self._last = time.monotonic()
+
+    def add(self, n: int) -> None:
+        self._pending += n
+        if self._pending >= self.BATCH:
+            self.flush()
+        elif (now := time.monotonic()) - self._last >= self.INTERVAL:
+            self._last = now
+            self.flush()
+
+    def flush(self) -> None:
+        if self._pending:
+            self._sink.advance(self._key, self._pending)
+            self._pending = 0
 
 
 def _check_response(job: DownloadJob, response: RawResponse, have: int) -> None:
@@ -293,7 +380,12 @@ def _verify_and_place(job: DownloadJob, digest: hashlib._Hash, have: int) -> Non
     if actual != job.sha256:
         # These bytes can never become the right file: drop them so the next run starts clean.
         job.partial.unlink(missing_ok=True)
-        raise ChecksumMismatch(f"{job.key} (from {job.source.describe()})", job.sha256, actual)
+        raise ChecksumMismatch(
+            f"{job.key} (from {job.source.describe()})",
+            job.sha256,
+            actual,
+            source_type=job.source_type,
+        )
     with job.partial.open("rb+") as fh:
         os.fsync(fh.fileno())
     if job.before_place is not None:
