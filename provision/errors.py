@@ -230,6 +230,8 @@ def from_os_error(exc: OSError, *, doing: str = "", space: str = "") -> FileSyst
     what, todo = _OS_ADVICE.get(exc.errno or 0, (exc.strerror or type(exc).__name__, ""))
     if exc.errno == errno.EEXIST and path is not None and not Path(path).is_dir():
         what = "it exists and is not a folder"
+    if path is None and exc.strerror and exc.errno and exc.strerror != os.strerror(exc.errno):
+        what = f"{what}: {exc.strerror}"  # a library's own text, e.g. naming its folder
     where = f"{path}: " if path else ""
     context = f" while {doing}" if doing else ""
     detail = f" ({space})" if space else ""

@@ -100,12 +100,12 @@ def fetch(
         if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
             raise  # the CLI names the path (provision.errors.from_os_error)
         # A write error names no file: say which one, and how much room this file still needs.
-        need = job.size - _partial_size(job.partial)
-        free = _free_bytes(job.partial.parent)
+        have = _partial_size(job.partial)
+        kept = f"; the {human_bytes(have)} received are kept for the next run" if have else ""
         raise FileSystemError(
             f"{job.key}: the disk filled up while downloading to {job.partial}: "
-            f"{human_bytes(need)} more are needed for this file, {human_bytes(free)} are free; "
-            f"the {_partial_size(job.partial)} bytes received are kept for the next run",
+            f"{human_bytes(job.size - have)} more are needed for this file, "
+            f"{human_bytes(_free_bytes(job.partial.parent))} are free{kept}",
             hint="free some space on that file system, then run `sdprov sync` again to resume",
             path=str(job.partial),
         ) from exc
