@@ -26,14 +26,14 @@ from types import FrameType
 from typing import Final
 
 from provision import __version__
-from provision.console import Console, human_bytes
+from provision.console import FILE_ONLY, Console, human_bytes
 from provision.errors import (
     FileSystemError,
-    InternalError,
     ManifestError,
     SdprovError,
     from_os_error,
 )
+from provision.net.failures import as_sdprov_error
 
 log = logging.getLogger("provision.cli")
 
@@ -109,8 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             log_file=args.log_file,
         )
     except OSError as exc:
-        error = from_os_error(exc, doing="opening --log-file")
-        print(f"sdprov: error: {error.render()}", file=sys.stderr)
+        problem = from_os_error(exc, doing="opening --log-file")
+        print(f"sdprov: error: {problem.render()}", file=sys.stderr)
         return 2
     _install_interrupt_handler(console)
     log.debug("sdprov %s: %s", __version__, args.command)
@@ -120,24 +120,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.fail(exc, prefixed=False)  # already `file:line:col: error: …`, one per line
         return exc.exit_code
     except SdprovError as exc:
-        log.debug("error", exc_info=True)
+        log.debug("error", exc_info=True, extra=FILE_ONLY)
         console.fail(exc)
         return exc.exit_code
     except KeyboardInterrupt:
         return _interrupted(console)
     except OSError as exc:
-        log.debug("OS error", exc_info=True)
-        error = explain_os_error(exc)
+        log.debug("OS error", exc_info=True, extra=FILE_ONLY)
+        error: SdprovError = explain_os_error(exc)
         console.fail(error)
         return error.exit_code
     except Exception as exc:
-        # A bug. One line for the user; the traceback only where they asked for it.
-        log.log(
-            logging.ERROR if console.verbose else logging.DEBUG, "internal error", exc_info=True
-        )
-        internal = InternalError(exc)
-        console.fail(internal)
-        return internal.exit_code
+        # A bug (or a network failure that escaped its retries): one line for the user; the
+        # traceback only where they asked for it.
+        error = as_sdprov_error(exc)  # logs a bug's traceback at debug level
+        console.fail(error)
+        return error.exit_code
     return code
 
 

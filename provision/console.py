@@ -61,6 +61,15 @@ class Secrets:
         return text
 
 
+# `extra=FILE_ONLY` on a log call: the debug log file gets it, the terminal does not (the
+# traceback of an error already reported in plain words).
+FILE_ONLY: Final = {"file_only": True}
+
+
+def _not_file_only(record: logging.LogRecord) -> bool:
+    return not getattr(record, "file_only", False)
+
+
 class _ScrubbingFormatter(logging.Formatter):
     def __init__(self, secrets: Secrets, fmt: str) -> None:
         super().__init__(fmt)
@@ -94,6 +103,7 @@ class Console:
         level = logging.DEBUG if self.verbose else logging.ERROR if self.quiet else logging.WARNING
         handler = logging.StreamHandler(self._stderr)
         handler.setLevel(level)
+        handler.addFilter(_not_file_only)
         handler.setFormatter(
             _ScrubbingFormatter(self.secrets, "sdprov: %(levelname)s: %(message)s")
         )

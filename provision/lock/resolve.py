@@ -8,20 +8,17 @@ the entry's position; nothing is written unless every entry resolved.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from provision.errors import (
-    InternalError,
     ManifestError,
     ManifestProblem,
     ResolveFailed,
     SdprovError,
     UsageError,
-    from_os_error,
 )
 from provision.inspection import FileReport, describe_report
 from provision.kinds import NAMED_BY_BASENAME, PICKLE_EXTENSIONS, Family, Kind, file_format
@@ -29,10 +26,9 @@ from provision.lock.lockfile import LockEntry, Lockfile
 from provision.lock.remote_inspect import inspect_remote
 from provision.manifest.parse import Manifest, ModelSpec
 from provision.manifest.refs import CivitaiRef, HfRef, UrlRef
+from provision.net.failures import as_sdprov_error
 from provision.sources import ResolvedFile, SourceContext, civitai, huggingface, url
 from provision.sources.registry import byte_source
-
-log = logging.getLogger(__name__)
 
 # Lock-time compatibility check hook (see provision.inspection): returns problems as text.
 CompatCheck = Callable[[Manifest, list[LockEntry]], list[tuple[ModelSpec, str]]]
@@ -129,13 +125,8 @@ def _resolve_all(
     for i, future in futures.items():
         try:
             outcomes[i] = future.result()
-        except SdprovError as exc:
-            outcomes[i] = exc
-        except OSError as exc:
-            outcomes[i] = from_os_error(exc)
         except Exception as exc:
-            log.debug("internal error resolving %s", manifest.specs[i].label, exc_info=exc)
-            outcomes[i] = InternalError(exc)
+            outcomes[i] = as_sdprov_error(exc, manifest.specs[i].label)
     return outcomes
 
 

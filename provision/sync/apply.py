@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any, Final, Protocol
 
 from provision.console import human_bytes
-from provision.errors import FileSystemError, InternalError, SdprovError, from_os_error
+from provision.errors import FileSystemError, SdprovError
 from provision.kinds import Kind
 from provision.lock.lockfile import LockEntry
+from provision.net.failures import as_sdprov_error
 from provision.sources import SourceContext
 from provision.sources.registry import byte_source
 from provision.sync.download import (
@@ -161,7 +162,7 @@ def _run_pool(
             try:
                 outcome = future.result()
             except Exception as exc:  # one file's failure, never the pool's
-                error = worker_error(exc, action.path)
+                error = as_sdprov_error(exc, action.path)
                 result.failures[action.path] = error.render()
                 sink.file_finished(action.path, False, error.message)
                 continue
@@ -178,16 +179,6 @@ def _run_pool(
         wait(futures, timeout=CANCEL_GRACE)
         raise
     pool.shutdown(wait=True)
-
-
-def worker_error(exc: Exception, path: str) -> SdprovError:
-    """What a failed worker reports: its own message, a path for an OSError, or one line."""
-    if isinstance(exc, SdprovError):
-        return exc
-    if isinstance(exc, OSError):
-        return from_os_error(exc)
-    log.debug("internal error in the worker for %s", path, exc_info=exc)
-    return InternalError(exc)
 
 
 def _check_free_space(root: Path, sync_plan: Plan) -> None:

@@ -40,7 +40,7 @@ def test_sync_tells_webui_and_checks_every_model_is_listed(
         status = Cli(cli.cwd, env).run(
             "status", "--models-root", str(root), "--webui", webui.url, "--check"
         )
-        assert "juggernaut_xl_v9" in status.stderr
+        assert "juggernaut_xl_v9" in status.stdout  # the table pipes
     # A model WebUI cannot see (moved out of its folder) fails `status --webui --check`.
     (root / "Lora/add-detail-xl.safetensors").rename(root / "add-detail-xl.safetensors")
     with FakeWebui(variant, dirs, auth=AUTH, model_width=2048) as webui:  # a restarted WebUI
