@@ -118,6 +118,7 @@ def test_unwritable_webui_data_dir(cli: Cli, locked: Path, tmp_path: Path) -> No
         assert "hint:" in out.stderr
 
 
+@pytest.mark.slow
 def test_disk_full_mid_download(
     cli: Cli, civitai: CivitaiServer, locked: Path, tmp_path: Path
 ) -> None:

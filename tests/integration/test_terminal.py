@@ -85,6 +85,7 @@ def locked(cli: Cli, civitai: CivitaiServer, hf: HfServer, tmp_path: Path) -> Pa
     return tmp_path / "sd" / "models"
 
 
+@pytest.mark.slow
 def test_ctrl_c_on_a_slow_link_stops_within_2s_and_the_next_run_resumes(
     cli: Cli, civitai: CivitaiServer, locked: Path
 ) -> None:
