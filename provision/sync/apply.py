@@ -25,6 +25,7 @@ from provision.net.failures import as_sdprov_error
 from provision.sources import SourceContext
 from provision.sources.registry import byte_source
 from provision.sync.download import (
+    Cancelled,
     DownloadJob,
     NullProgress,
     ProgressSink,
@@ -237,6 +238,8 @@ def _materialise(
     lease.check()
 
     def check_before_place(partial: Path) -> None:
+        if cancel.is_set():  # Ctrl-C: the lease may already be released; never place now
+            raise Cancelled(entry.path, entry.size)
         lease.check()  # never place after another writer took the root over
         if place_check is not None:
             place_check(entry, partial)
