@@ -310,14 +310,15 @@ class RichProgress(PlainProgress):
             self._resumed[key] = completed
             task = self._tasks.get(key)
             # Task ids are not list indexes once a task was removed: look them up by id.
-            before = next((t.completed for t in self._progress.tasks if t.id == task), 0.0)
-        if task is not None:
-            self._progress.reset(task, completed=completed)  # drops the speed samples too
-        if self._total is not None and completed != before:
-            total = next(t for t in self._progress.tasks if t.id == self._total)
-            # Moving `completed` directly adds no speed sample (advance would).
-            # Its speed and ETA come from fresh bytes only (speed_of), not rich's samples.
-            self._progress.update(self._total, completed=total.completed + completed - before)
+            done = {t.id: t.completed for t in self._progress.tasks}
+            before = done.get(task, 0.0) if task is not None else 0.0
+            if task is not None:
+                self._progress.reset(task, completed=completed)  # drops its speed samples
+            if self._total is not None and completed != before:
+                # rich records this as a speed sample, but the total's speed and ETA columns
+                # use fresh bytes only (speed_of).
+                moved = done.get(self._total, 0.0) + completed - before
+                self._progress.update(self._total, completed=moved)
 
     def note(self, key: str, message: str) -> None:
         self._progress.console.print(
