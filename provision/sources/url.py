@@ -72,9 +72,7 @@ def resolve(
         # No usable HEAD (presigned GET-only URLs refuse it): read it once and check the hash.
         actual, size = hash_remote(source, ctx, what)
         if actual != sha256:
-            raise ChecksumMismatch(
-                f"{what} ({redact(ref.url)})", sha256, actual, source_type="url"
-            )
+            raise ChecksumMismatch(f"{what} ({redact(ref.url)})", sha256, actual, source_type="url")
     return ResolvedFile(
         file_name=file_name_of_url(ref.url),
         size=size,
