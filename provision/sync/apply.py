@@ -52,6 +52,8 @@ class SyncResult:
     kept: list[str] = field(default_factory=list)
     left_alone: list[str] = field(default_factory=list)
     failures: dict[str, str] = field(default_factory=dict)
+    # The same failures as `--json` objects (SdprovError.to_json): type, path, url, status.
+    errors: dict[str, dict[str, object]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -67,6 +69,10 @@ class SyncResult:
             "kept": sorted(self.kept),
             "left_alone": sorted(self.left_alone),
             "failures": dict(sorted(self.failures.items())),
+            "errors": {
+                path: self.errors.get(path, {"type": "Conflict", "message": message})
+                for path, message in sorted(self.failures.items())
+            },
         }
 
 
@@ -165,6 +171,7 @@ def _run_pool(
             except Exception as exc:  # one file's failure, never the pool's
                 error = as_sdprov_error(exc, action.path)
                 result.failures[action.path] = error.render()
+                result.errors[action.path] = error.to_json()
                 sink.file_finished(action.path, False, error.message)
                 continue
             done = result.adopted if outcome == "adopted" else result.downloaded

@@ -132,7 +132,7 @@ def test_free_space_message_shows_the_margin(
         download_bytes = 5 << 20
 
     usage = shutil.disk_usage(tmp_path)._replace(free=20 << 20)
-    monkeypatch.setattr(apply_module.shutil, "disk_usage", lambda _: usage)
+    monkeypatch.setattr(shutil, "disk_usage", lambda _: usage)
     with pytest.raises(FileSystemError) as caught:
         apply_module._check_free_space(tmp_path, Plan())  # type: ignore[arg-type]
     message = caught.value.message

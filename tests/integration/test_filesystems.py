@@ -124,7 +124,7 @@ def test_disk_full_mid_download(
 ) -> None:
     with tmpfs(tmp_path / "small", "100m") as root:
         civitai.faults.throttle_bps = 2_000_000
-        proc = cli.popen("sync", "--models-root", str(root), "--jobs", "1")
+        proc = cli.popen("sync", "--models-root", str(root), "--jobs", "1", "--json")
         partial_dir = root / ".sdprov" / "partial"
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -142,12 +142,15 @@ def test_disk_full_mid_download(
             while left > 0:
                 fh.write(block[: min(left, len(block))])
                 left -= len(block)
-        _, err = proc.communicate(timeout=60)
+        report, err = proc.communicate(timeout=60)
         assert proc.returncode == 1, err
         assert "Traceback" not in err
         message = one_message(err)
         assert "disk filled up" in message and str(partial_dir) in message, err
         assert "more are needed" in message and "are free" in message
+        errors = json.loads(report)["errors"]
+        assert errors and all(e["type"] == "FileSystemError" for e in errors.values())
+        assert all(e["path"].startswith(str(partial_dir)) for e in errors.values())
         placed = kind_folder_files(root)
         placed.pop("ballast.bin")
         for path in placed:  # whatever is in a kind folder is complete and verified
