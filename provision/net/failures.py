@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 
-from provision.errors import InternalError, SdprovError, SourceError, from_os_error
-from provision.net.http import RETRYABLE_EXCEPTIONS, TransientHTTPError, describe_transient
+from provision.errors import InternalError, SdprovError, from_os_error
+from provision.net.http import RETRYABLE_EXCEPTIONS, RetryPolicy, gave_up
 
 log = logging.getLogger(__name__)
 
@@ -20,12 +20,7 @@ def as_sdprov_error(exc: BaseException, what: str = "") -> SdprovError:
     if isinstance(exc, SdprovError):
         return exc
     if isinstance(exc, RETRYABLE_EXCEPTIONS):
-        status = exc.status if isinstance(exc, TransientHTTPError) else None
-        return SourceError(
-            f"{describe_transient(exc)}; still failing after every retry",
-            hint="the server is overloaded or unreachable; try again later",
-            status=status,
-        )
+        return gave_up(exc, what or "request", RetryPolicy.from_env().attempts)
     if isinstance(exc, OSError):
         return from_os_error(exc)
     log.debug("internal error%s", f" ({what})" if what else "", exc_info=exc)
