@@ -12,25 +12,37 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from provision.inspection.control import detect_control
 from provision.inspection.detectors import (
     detect_checkpoint,
-    detect_controlnet,
     detect_embedding,
     detect_hypernetwork,
     detect_upscaler,
     detect_vae,
 )
+from provision.inspection.encoders import detect_clip_vision, detect_text_encoder
 from provision.inspection.findings import Finding, Tensors
 from provision.inspection.lora import detect_lora
-from provision.inspection.model import FileFamily, FileKind, Flag, LoraVariant, TensorInfo
+from provision.inspection.model import (
+    FileFamily,
+    FileKind,
+    Flag,
+    LoraVariant,
+    ModelVariant,
+    TensorInfo,
+)
 
-# Delta formats first (their module names embed UNet paths), then the wholes; see detectors.py.
+# ControlNet-folder models first (IP-Adapter FaceID and control-lora carry LoRA-like keys, and
+# ControlNets embed UNet blocks), then delta formats (their module names embed UNet paths), then
+# the wholes, then the parts a checkpoint may bundle; see detectors.py.
 DETECTORS: Final[tuple[Callable[[Tensors], Finding | None], ...]] = (
+    detect_control,
     detect_lora,
     detect_hypernetwork,
     detect_embedding,
-    detect_controlnet,
     detect_checkpoint,
+    detect_text_encoder,
+    detect_clip_vision,
     detect_vae,
     detect_upscaler,
 )
@@ -61,7 +73,7 @@ _KOHYA_VERSIONS: Final[tuple[tuple[str, FileFamily], ...]] = (
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Verdict:
     kind: FileKind
-    variant: LoraVariant | None
+    variant: LoraVariant | ModelVariant | None
     family: FileFamily
     flags: tuple[Flag, ...]
     evidence: tuple[str, ...]

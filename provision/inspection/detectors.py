@@ -1,7 +1,8 @@
 """Detectors for everything that is not a LoRA: each looks for the keys only its kind has.
 
 Order matters and lives in `classify.DETECTORS`: ControlNets contain UNet-like blocks, so they
-are tried before checkpoints; VAEs are a subset of a checkpoint, so they come after.
+are tried before checkpoints (control.py); VAEs and text encoders are parts of a checkpoint, so
+they come after.
 Facts: reference/webui-formats.md §4 (A1111 `sd_models_config`, ComfyUI `detect_unet_config`).
 """
 
@@ -92,7 +93,6 @@ _FLUX_DIFFUSERS: Final = re.compile(r"(?:^|\.)single_transformer_blocks\.\d+\.")
 _SD3: Final = re.compile(r"(?:^|\.)joint_blocks\.\d+\.context_block\.")
 _SD3_DIFFUSERS: Final = re.compile(r"(?:^|\.)transformer_blocks\.\d+\.attn\.add_k_proj\.weight$")
 _IN_CONV: Final = re.compile(r"(?:^|\.)input_blocks\.0\.0\.weight$")
-_CONTROLNET: Final = re.compile(r"(?:^|\.)(?:input_hint_block|controlnet_cond_embedding)\.")
 # Text encoders, as A1111 `guess_model_config_from_state_dict` tells them apart.
 _TEXT_ENCODERS: Final = (
     ("conditioner.embedders.1.model.ln_final.weight", FileFamily.SDXL, None, "OpenCLIP-G"),
@@ -104,17 +104,44 @@ _TEXT_ENCODERS: Final = (
 )  # fmt: skip
 
 
-def detect_controlnet(tensors: Tensors) -> Finding | None:
-    hint = first_match(tensors, _CONTROLNET)
-    if hint is None:
-        return None
-    finding = Finding(kind=FileKind.CONTROLNET)
-    finding.evidence.append(f"{hint[0]}: ControlNet condition encoder")
-    _unet_family(tensors, finding)
-    return finding
+# Parts a checkpoint bundles besides its UNet/transformer (ldm, SGM and ComfyUI save layouts).
+_TEXT_ENCODER_PREFIXES: Final = ("cond_stage_model.", "conditioner.", "text_encoders.")
+_VAE_PREFIXES: Final = ("first_stage_model.", "vae.")
+# Text encoders a Flux/SD3 checkpoint may carry (ComfyUI's save layout), for the parts check.
+_BUNDLED: Final = (
+    ("text_encoders.clip_l.", Flag.INCLUDES_CLIP_L),
+    ("text_encoders.clip_g.", Flag.INCLUDES_CLIP_G),
+    ("text_encoders.t5xxl.", Flag.INCLUDES_T5XXL),
+)
 
 
 def detect_checkpoint(tensors: Tensors) -> Finding | None:
+    """A diffusion model: a full checkpoint, or kind diffusion_model when it carries neither a
+    text encoder nor a VAE (a UNet/transformer-only file such as BFL's flux1-dev)."""
+    finding = _diffusion_core(tensors)
+    if finding is None:
+        return None
+    te = any(k.startswith(_TEXT_ENCODER_PREFIXES) for k in tensors)
+    vae = any(k.startswith(_VAE_PREFIXES) for k in tensors)
+    if any(info.dtype.startswith("F8") for info in tensors.values()):
+        finding.add_flag(Flag.FP8)
+        finding.evidence.append("float8 weights (fp8): ComfyUI and Forge load them, A1111 not")
+    if not te and not vae:
+        finding.kind = FileKind.DIFFUSION_MODEL
+        finding.evidence.append("no text encoder and no VAE: a UNet/transformer-only file")
+        return finding
+    if finding.family in (FileFamily.FLUX, FileFamily.SD3):
+        parts = [flag for prefix, flag in _BUNDLED if any(k.startswith(prefix) for k in tensors)]
+        if vae:
+            parts.append(Flag.INCLUDES_VAE)
+        for flag in parts:
+            finding.add_flag(flag)
+        names = ", ".join(str(p).removeprefix("includes-") for p in parts) or "nothing else"
+        finding.evidence.append(f"bundles {names}")
+    return finding
+
+
+def _diffusion_core(tensors: Tensors) -> Finding | None:
     finding = Finding(kind=FileKind.CHECKPOINT)
     if (hit := first_match(tensors, _FLUX) or first_match(tensors, _FLUX_DIFFUSERS)) is not None:
         finding.family = FileFamily.FLUX
@@ -181,10 +208,12 @@ def detect_vae(tensors: Tensors) -> Finding | None:
     if decoder is not None and len(decoder[1].shape) == 4:
         latent = decoder[1].shape[1]
         if latent == 4:
+            finding.add_flag(Flag.LATENT_4)
             finding.evidence.append(
                 "4-channel latent: SD1, SD2 and SDXL VAEs share this shape (family unknown)"
             )
         elif latent == 16:
+            finding.add_flag(Flag.LATENT_16)
             finding.evidence.append("16-channel latent: SD3 or Flux (family unknown)")
     return finding
 
@@ -194,7 +223,11 @@ _UPSCALERS: Final = (
     (re.compile(r"^model\.1\.sub\.\d+\.RDB\d\.conv\d\.0\.weight$"), "ESRGAN (old layout)"),
     (re.compile(r"^(?:RRDB_trunk|body)\.\d+\.(?:RDB|rdb)\d\.conv\d\.weight$"), "ESRGAN/RRDBNet"),
     (re.compile(r"^layers\.\d+\.residual_group\.blocks\.\d+\.attn\."), "SwinIR/HAT"),
+    (re.compile(r"^before_RG\.\d+\.weight$"), "DAT"),
+    (re.compile(r"^block_\d+\.c1_r\.(?:sk\.)?weight$"), "SPAN"),
 )
+# Real-ESRGAN's compact SRVGGNet: nothing but `body.N.weight|bias` (convs and PReLUs).
+_COMPACT: Final = re.compile(r"^body\.\d+\.(?:weight|bias)$")
 
 
 def detect_upscaler(tensors: Tensors) -> Finding | None:
@@ -205,4 +238,18 @@ def detect_upscaler(tensors: Tensors) -> Finding | None:
             finding.evidence.append(f"{hit[0]}: {name} super-resolution network")
             finding.evidence.append("upscalers work with any base model")
             return finding
+    first = tensors.get("body.0.weight")
+    if (
+        first is not None
+        and len(first.shape) == 4
+        and first.shape[1] == 3
+        and all(_COMPACT.match(k) for k in tensors)
+    ):
+        finding = Finding(kind=FileKind.UPSCALER)
+        finding.evidence.append(
+            f"{describe('body.0.weight', first)} and only body.N layers: Real-ESRGAN compact"
+            " (SRVGGNet)"
+        )
+        finding.evidence.append("upscalers work with any base model")
+        return finding
     return None

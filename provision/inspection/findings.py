@@ -8,7 +8,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
-from provision.inspection.model import FileFamily, FileKind, Flag, LoraVariant, TensorInfo
+from provision.inspection.model import (
+    FileFamily,
+    FileKind,
+    Flag,
+    LoraVariant,
+    ModelVariant,
+    TensorInfo,
+)
 
 Tensors = Mapping[str, TensorInfo]
 
@@ -27,7 +34,7 @@ class Finding:
 
     kind: FileKind
     family: FileFamily = FileFamily.UNKNOWN
-    variant: LoraVariant | None = None
+    variant: LoraVariant | ModelVariant | None = None
     flags: list[Flag] = field(default_factory=list)
     evidence: list[str] = field(default_factory=list)
 

@@ -33,6 +33,9 @@ class FileKind(enum.StrEnum):
     HYPERNETWORK = "hypernetwork"
     CONTROLNET = "controlnet"
     UPSCALER = "upscaler"
+    TEXT_ENCODER = "text_encoder"
+    DIFFUSION_MODEL = "diffusion_model"
+    CLIP_VISION = "clip_vision"
     UNKNOWN = "unknown"
 
 
@@ -55,6 +58,24 @@ class LoraVariant(enum.StrEnum):
     LYCORIS = "LyCORIS"
 
 
+class ModelVariant(enum.StrEnum):
+    """What a ControlNet-folder file, a text encoder or an image encoder is, within its kind."""
+
+    CONTROLNET = "ControlNet"
+    T2I_ADAPTER = "T2I-Adapter"
+    CONTROL_LORA = "ControlNet-LoRA"  # Stability's control-lora: LoRA factors + full hint encoder
+    IP_ADAPTER = "IP-Adapter"
+    CLIP_L = "CLIP-L"  # CLIP ViT-L/14 text model, 768 wide (SD1, SDXL, SD3, Flux)
+    CLIP_G = "CLIP-G"  # OpenCLIP ViT-bigG/14 text model, 1280 wide (SDXL, SD3)
+    OPENCLIP_H = "OpenCLIP-H"  # OpenCLIP ViT-H/14 text model, 1024 wide (SD2)
+    T5_XXL = "T5-XXL"  # T5 v1.1 XXL encoder, 4096 wide (SD3, Flux)
+    UMT5_XXL = "UMT5-XXL"  # multilingual T5 (video models)
+    VIT_L = "ViT-L"  # CLIP vision towers, by width
+    VIT_H = "ViT-H"
+    VIT_BIGG = "ViT-bigG"
+    SIGLIP = "SigLIP"  # no class token (Flux Redux)
+
+
 class FileFormat(enum.StrEnum):
     SAFETENSORS = "safetensors"
     PICKLE = "pickle"
@@ -74,6 +95,14 @@ class Flag(enum.StrEnum):
     BUNDLED_EMBEDDINGS = "bundled-embeddings"  # a LoRA carrying textual inversions (bundle_emb.*)
     METADATA_DISAGREES = "metadata-disagrees"  # tensors decided; kohya/modelspec metadata said else
     EXTENSION_MISMATCH = "extension-mismatch"  # e.g. a pickle named .safetensors
+    LATENT_4 = "latent-4ch"  # VAE of SD1/SD2/SDXL
+    LATENT_16 = "latent-16ch"  # VAE of SD3/Flux
+    FP8 = "fp8"  # weights stored as float8 (ComfyUI and Forge load them, A1111 does not)
+    # Parts a Flux/SD3 checkpoint carries besides its transformer (for the required-parts check)
+    INCLUDES_CLIP_L = "includes-clip-l"
+    INCLUDES_CLIP_G = "includes-clip-g"
+    INCLUDES_T5XXL = "includes-t5xxl"
+    INCLUDES_VAE = "includes-vae"
 
 
 # Display names for messages ("an SDXL checkpoint", "a sd1 LoRA" reads worse than "an SD1 LoRA").
@@ -94,5 +123,8 @@ KIND_LABELS: Final[Mapping[FileKind, str]] = {
     FileKind.HYPERNETWORK: "hypernetwork",
     FileKind.CONTROLNET: "ControlNet",
     FileKind.UPSCALER: "upscaler",
+    FileKind.TEXT_ENCODER: "text encoder",
+    FileKind.DIFFUSION_MODEL: "diffusion model",
+    FileKind.CLIP_VISION: "CLIP vision encoder",
     FileKind.UNKNOWN: "unrecognised file",
 }

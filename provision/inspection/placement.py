@@ -25,7 +25,7 @@ def describe_report(report: FileReport) -> str:
     kind = FileKind(report.kind)
     family = FileFamily(report.family)
     what = KIND_LABELS[kind]
-    if report.variant and report.variant != "LoRA":
+    if report.variant and report.variant not in ("LoRA", "ControlNet"):
         what = f"{what} ({report.variant})"
     if family is FileFamily.UNKNOWN:
         text = f"{what} of unknown family" if kind is not FileKind.UNKNOWN else what

@@ -32,7 +32,7 @@ _NOT_SAFETENSORS: Final = (b"\x80", b"<", b"{", b"[")
 class FileReport:
     path: str
     kind: str  # a FileKind value
-    variant: str | None  # a LoraVariant value for kind "lora"
+    variant: str | None  # LoraVariant for a LoRA; ModelVariant for ControlNets and encoders
     family: str  # a FileFamily value
     format: str  # a FileFormat value, from the bytes
     flags: tuple[str, ...]

@@ -21,7 +21,15 @@ from provision.errors import (
     UsageError,
 )
 from provision.inspection import FileReport, describe_report
-from provision.kinds import NAMED_BY_BASENAME, PICKLE_EXTENSIONS, Family, Kind, file_format
+from provision.kinds import (
+    DECLARED_ALSO,
+    NAMED_BY_BASENAME,
+    PICKLE_EXTENSIONS,
+    Family,
+    Kind,
+    accepts,
+    file_format,
+)
 from provision.lock.lockfile import LockEntry, Lockfile
 from provision.lock.remote_inspect import inspect_remote
 from provision.manifest.parse import Manifest, ModelSpec
@@ -223,18 +231,19 @@ def _to_entry(
             f"{resolved.file_name!r} is a pickle file, which can run code when loaded; "
             "prefer a .safetensors file, or set `allow_pickle: true` (it will be scanned)"
         )
-    if resolved.declared_kind is not None and resolved.declared_kind is not spec.kind:
+    declared = resolved.declared_kind
+    if declared is not None and declared not in (spec.kind, *DECLARED_ALSO.get(spec.kind, ())):
         problem(
-            f"the source says this is a {resolved.declared_kind.value} "
+            f"the source says this is a {declared.value} "
             f"({resolved.source.get('model_type')}), but it is listed under "
-            f"`{spec.kind.section}`; move it to `{resolved.declared_kind.section}`"
+            f"`{spec.kind.section}`; move it to `{declared.section}`"
         )
     if spec.sha256 is not None and spec.sha256 != resolved.sha256:
         problem(
             f"the manifest says sha256 {spec.sha256} but the source has {resolved.sha256}; "
             "the source changed or the manifest is wrong"
         )
-    if report is not None and report.kind not in ("unknown", spec.kind.value):
+    if report is not None and not accepts(spec.kind, report.kind):
         problem(
             f"the file itself is {describe_report(report)}, not a {spec.kind.value} "
             f"(evidence: {'; '.join(report.evidence[1:3])}); "

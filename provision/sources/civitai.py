@@ -49,6 +49,12 @@ MODEL_TYPE_KINDS: Final[dict[str, Kind]] = {
     "TextualInversion": Kind.EMBEDDING,
     "VAE": Kind.VAE,
     "Hypernetwork": Kind.HYPERNETWORK,
+    "Controlnet": Kind.CONTROLNET,
+    "Upscaler": Kind.UPSCALER,
+    "TextEncoder": Kind.TEXT_ENCODER,
+    "CLIP": Kind.TEXT_ENCODER,
+    "UNet": Kind.DIFFUSION_MODEL,
+    "CLIPVision": Kind.CLIP_VISION,
 }
 WEIGHT_FILE_TYPES: Final = frozenset({"Model", "Pruned Model", "VAE", "Negative"})
 AUTH_HINT: Final = "set CIVITAI_TOKEN to an API key from civitai.com → Account settings → API Keys"

@@ -112,13 +112,14 @@ class Listing:
     hypernetworks: tuple[ListedModel, ...]
 
     def of(self, kind: Kind) -> tuple[ListedModel, ...]:
+        """What WebUI lists of `kind`; () for kinds its API has no listing route for."""
         return {
             Kind.CHECKPOINT: self.checkpoints,
             Kind.VAE: self.vaes,
             Kind.LORA: self.loras,
             Kind.EMBEDDING: self.embeddings,
             Kind.HYPERNETWORK: self.hypernetworks,
-        }[kind]
+        }.get(kind, ())
 
     @property
     def is_forge(self) -> bool:

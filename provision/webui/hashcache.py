@@ -167,8 +167,10 @@ class _Skip(Exception):
 
 
 def _entry_for(entry: LockEntry, models_root: Path) -> SeedEntry:
-    if entry.kind not in _KEY_PREFIX:
+    if entry.kind is Kind.VAE:
         raise _Skip("WebUI keeps one shared `vae` cache key for the VAE loaded last; not seeded")
+    if entry.kind not in _KEY_PREFIX:
+        raise _Skip(f"WebUI keeps no sha256 cache for {entry.kind.value}s; nothing to seed")
     name, why = expected_name(entry)
     if name is None:
         raise _Skip(f"WebUI would not list it ({why})")

@@ -24,7 +24,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Final
 
 from provision.kinds import KIND_EXTENSIONS, KIND_FOLDERS, Family, Kind
 from provision.lock.lockfile import LockEntry, Lockfile
@@ -115,6 +115,13 @@ class WebuiReport:
         }
 
 
+# Kinds A1111/Forge's HTTP API lists. ControlNets (an extension route), upscalers and Forge's
+# text encoders have no listing route to check against, so their rows stay unverified.
+LISTED_KINDS: Final = frozenset(
+    {Kind.CHECKPOINT, Kind.LORA, Kind.VAE, Kind.EMBEDDING, Kind.HYPERNETWORK}
+)
+
+
 def expected_name(entry: LockEntry) -> tuple[str | None, str]:
     """WebUI's name for a locked file, or (None, why WebUI will never list it there)."""
     folder = KIND_FOLDERS[entry.kind]
@@ -182,6 +189,9 @@ class _Matcher:
                 self.by_name[kind][listed.name].append(listed)
 
     def row(self, entry: LockEntry) -> WebuiRow:
+        if entry.kind not in LISTED_KINDS:
+            reason = f"the WebUI API lists no {entry.kind.value}s; placed and verified on disk only"
+            return self._row(entry, RowStatus.UNVERIFIED, reason)
         name, why = self.names[entry.path]
         if name is None:
             return self._row(entry, RowStatus.MISSING, why)
