@@ -1,5 +1,5 @@
 """Checks the lead's lock and sync call: does a file fit where the lock puts it, and does
-every add-on (LoRA, embedding, hypernetwork) fit some checkpoint of the manifest?
+every add-on (LoRA, embedding, hypernetwork, ControlNet) fit some checkpoint of the manifest?
 
 Only real contradictions fail. "unknown" on either side (a VAE's family, a Civitai base model
 we cannot map) never does: refusing what we cannot judge would block valid models.
@@ -14,9 +14,11 @@ from typing import Final
 from provision.errors import InspectionError
 from provision.inspection.model import FAMILY_LABELS, KIND_LABELS, FileFamily, FileKind
 from provision.inspection.report import FileReport
-from provision.kinds import Family, Kind
+from provision.kinds import Family, Kind, accepts
 
-_ADDONS: Final = frozenset({Kind.LORA, Kind.EMBEDDING, Kind.HYPERNETWORK})
+_ADDONS: Final = frozenset({Kind.LORA, Kind.EMBEDDING, Kind.HYPERNETWORK, Kind.CONTROLNET})
+# What add-ons attach to: full checkpoints and UNet/transformer-only diffusion models.
+_BASES: Final = frozenset({Kind.CHECKPOINT, Kind.DIFFUSION_MODEL})
 _EVIDENCE_SHOWN: Final = 3
 
 
@@ -41,7 +43,7 @@ def _article(text: str) -> str:
 
 def check_placement(report: FileReport, *, kind: Kind, family: Family, name: str) -> None:
     """Raise InspectionError when the file's own bytes contradict the lock's kind or family."""
-    kind_clash = report.kind != FileKind.UNKNOWN and report.kind != kind.value
+    kind_clash = not accepts(kind, report.kind)
     family_known = report.family != FileFamily.UNKNOWN and family is not Family.OTHER
     family_clash = family_known and report.family != family.value
     if not (kind_clash or family_clash):
@@ -88,13 +90,14 @@ class CompatProblem:
 
 
 def check_compatibility(entries: Sequence[CompatEntry]) -> list[CompatProblem]:
-    """Every LoRA, embedding and hypernetwork whose family matches no checkpoint's family.
+    """Every LoRA, embedding, hypernetwork and ControlNet whose family matches no checkpoint's
+    (or diffusion model's) family.
 
     Entries of unknown family (Family.OTHER) are never reported, and when the manifest has no
     checkpoint of a known family there is nothing to compare against, so nothing is reported.
     """
     checkpoints = tuple(
-        e for e in entries if e.kind is Kind.CHECKPOINT and e.effective_family is not Family.OTHER
+        e for e in entries if e.kind in _BASES and e.effective_family is not Family.OTHER
     )
     families = {e.effective_family for e in checkpoints}
     if not families:

@@ -1,0 +1,124 @@
+"""The new kinds end to end: lock resolves Civitai's Controlnet/TextEncoder/UNet/Upscaler/CLIPVision
+models into their sections, a Flux diffusion model without its parts fails the lock at its line,
+and sync places every file in its folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.fakes import CivitaiServer, FakeFile, FakeModel, FakeVersion
+from tests.fixtures.modelfiles import (
+    make_clip_vision,
+    make_controlnet,
+    make_diffusion_model,
+    make_text_encoder,
+    make_upscaler,
+    make_vae,
+)
+from tests.integration.conftest import Cli
+
+
+def _model(model_id: int, kind: str, base: str, path: Path, name: str) -> FakeModel:
+    file = FakeFile(id=model_id * 10, name=name, content=path, primary=True)
+    version = FakeVersion(id=model_id * 100, name="v1", base_model=base, files=[file])
+    return FakeModel(id=model_id, name=name, type=kind, versions=[version])
+
+
+@pytest.fixture
+def flux_parts(civitai: CivitaiServer, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    models = [
+        # Civitai files transformer-only Flux releases as `Checkpoint`.
+        (1, "Checkpoint", "Flux.1 D", make_diffusion_model(src / "f.safetensors"), "flux1-dev"),
+        (2, "TextEncoder", "Flux.1 D", make_text_encoder(src / "t5.safetensors", "T5-XXL-fp8"),
+         "t5xxl_fp8_e4m3fn"),
+        (3, "TextEncoder", "Flux.1 D", make_text_encoder(src / "l.safetensors", "CLIP-L"),
+         "clip_l"),
+        (4, "VAE", "Flux.1 D", make_vae(src / "ae.safetensors", latent_channels=16), "ae"),
+        (5, "Controlnet", "Flux.1 D", make_controlnet(src / "cn.safetensors", "flux"),
+         "flux_canny"),
+        (6, "Upscaler", "Upscaler", make_upscaler(src / "u.safetensors", "ESRGAN"),
+         "4x_UltraSharp"),
+        (7, "CLIPVision", "Other", make_clip_vision(src / "cv.safetensors", "SigLIP"),
+         "sigclip_vision_patch14_384"),
+        (8, "Controlnet", "SD 1.5", make_controlnet(src / "c1.safetensors", "sd1"),
+         "control_v11p_sd15_canny"),
+    ]  # fmt: skip
+    for model_id, kind, base, path, name in models:
+        civitai.add(_model(model_id, kind, base, path, f"{name}.safetensors"))
+
+
+def test_flux_without_its_parts_fails_lock_naming_them(
+    cli: Cli, tmp_path: Path, flux_parts: None
+) -> None:
+    manifest = tmp_path / "manifests" / "models.yaml"
+    manifest.write_text(
+        "diffusion_models:\n  - civitai: 1@100\ntext_encoders:\n  - civitai: 3@300\n"
+    )
+    out = cli.run("lock", check=2)
+    assert "manifests/models.yaml:2:5: error:" in out.stderr
+    assert "flux1-dev is a Flux diffusion model" in out.stderr
+    assert "lacks T5-XXL, a 16-channel VAE" in out.stderr
+    assert "CLIP-L" not in out.stderr.split("lacks", 1)[1].split(";")[0]  # it is there
+    assert not (tmp_path / "manifests" / "models.lock.json").exists()
+    # base_check: warn lets it through with a warning.
+    manifest.write_text("options: {base_check: warn}\n" + manifest.read_text())
+    warned = cli.run("lock")
+    assert "warning:" in warned.stderr and "lacks T5-XXL" in warned.stderr
+
+
+def test_flux_with_its_parts_locks_and_syncs_into_every_folder(
+    cli: Cli, tmp_path: Path, flux_parts: None
+) -> None:
+    (tmp_path / "manifests" / "models.yaml").write_text(
+        "diffusion_models:\n  - civitai: 1@100\n"
+        "text_encoders:\n  - civitai: 2@200\n  - civitai: 3@300\n"
+        "vaes:\n  - civitai: 4@400\n"
+        "controlnets:\n  - civitai: 5@500\n"
+        "upscalers:\n  - civitai: 6@600\n"
+        "clip_vision:\n  - civitai: 7@700\n"
+    )
+    cli.run("lock")
+    lock = json.loads((tmp_path / "manifests" / "models.lock.json").read_text())
+    got = {(m["kind"], m["path"], m["base"]) for m in lock["models"]}
+    assert got == {
+        ("diffusion_model", "diffusion_models/flux1-dev.safetensors", "flux"),
+        # the tensors cannot tell a text encoder's family: Civitai's label stays
+        ("text_encoder", "text_encoder/t5xxl_fp8_e4m3fn.safetensors", "flux"),
+        ("text_encoder", "text_encoder/clip_l.safetensors", "flux"),
+        ("vae", "VAE/ae.safetensors", "flux"),
+        ("controlnet", "ControlNet/flux_canny.safetensors", "flux"),
+        ("upscaler", "ESRGAN/4x_UltraSharp.safetensors", "other"),
+        ("clip_vision", "clip_vision/sigclip_vision_patch14_384.safetensors", "other"),
+    }
+    t5 = next(m for m in lock["models"] if "t5xxl" in m["path"])
+    assert t5["inspected"]["variant"] == "T5-XXL" and "fp8" in t5["inspected"]["flags"]
+    root = tmp_path / "models"
+    cli.run("sync", "--models-root", str(root))
+    for _kind, path, _base in got:
+        assert (root / path).is_file(), path
+    status = cli.run("status", "--models-root", str(root), "--check")
+    assert "ok" in status.stdout + status.stderr
+
+
+def test_civitai_type_puts_a_model_in_its_section(
+    cli: Cli, tmp_path: Path, flux_parts: None
+) -> None:
+    (tmp_path / "manifests" / "models.yaml").write_text("loras:\n  - civitai: 8@800\n")
+    out = cli.run("lock", check=2)
+    assert "the source says this is a controlnet (Controlnet)" in out.stderr
+    assert "move it to `controlnets`" in out.stderr
+
+
+def test_controlnet_that_fits_no_checkpoint_fails_lock(
+    cli: Cli, tmp_path: Path, flux_parts: None
+) -> None:
+    (tmp_path / "manifests" / "models.yaml").write_text(
+        "diffusion_models:\n  - civitai: 1@100\ntext_encoders:\n  - civitai: 2@200\n"
+        "  - civitai: 3@300\nvaes:\n  - civitai: 4@400\ncontrolnets:\n  - civitai: 8@800\n"
+    )
+    out = cli.run("lock", check=2)
+    assert "manifests/models.yaml:9:5: error: controlnet control_v11p_sd15_canny (sd1" in out.stderr
