@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes import CivitaiServer, FakeFile, FakeModel, FakeVersion
+from tests.fakes import CivitaiServer, FakeFile, FakeModel, FakeVersion, HfServer
 from tests.fixtures.modelfiles import (
     make_clip_vision,
     make_controlnet,
@@ -122,3 +122,41 @@ def test_controlnet_that_fits_no_checkpoint_fails_lock(
     )
     out = cli.run("lock", check=2)
     assert "manifests/models.yaml:9:5: error: controlnet control_v11p_sd15_canny (sd1" in out.stderr
+
+
+def test_hugging_face_repos_of_the_new_kinds(cli: Cli, hf: HfServer, tmp_path: Path) -> None:
+    src = tmp_path / "hfsrc"
+    files = {
+        "comfyanonymous/flux_text_encoders/clip_l.safetensors": make_text_encoder(
+            src / "clip_l.safetensors", "CLIP-L"
+        ),
+        "comfyanonymous/flux_text_encoders/t5xxl_fp16.safetensors": make_text_encoder(
+            src / "t5.safetensors", "T5-XXL"
+        ),
+        "black-forest-labs/FLUX.1-schnell/flux1-schnell.safetensors": make_diffusion_model(
+            src / "s.safetensors", flux_dev=False
+        ),
+        "black-forest-labs/FLUX.1-schnell/ae.safetensors": make_vae(
+            src / "ae.safetensors", latent_channels=16
+        ),
+    }
+    for ref, path in files.items():
+        owner, repo, name = ref.split("/", 2)
+        hf.add_file(f"{owner}/{repo}", name, path)
+    (tmp_path / "manifests" / "models.yaml").write_text(
+        "diffusion_models:\n  - hf: black-forest-labs/FLUX.1-schnell/flux1-schnell.safetensors\n"
+        "text_encoders:\n  - hf: comfyanonymous/flux_text_encoders/clip_l.safetensors\n"
+        "  - hf: comfyanonymous/flux_text_encoders/t5xxl_fp16.safetensors\n"
+        "vaes:\n  - hf: black-forest-labs/FLUX.1-schnell/ae.safetensors\n"
+    )
+    cli.run("lock")
+    lock = json.loads((tmp_path / "manifests" / "models.lock.json").read_text())
+    unet = next(m for m in lock["models"] if m["kind"] == "diffusion_model")
+    assert unet["base"] == "flux" and "flux-schnell" in unet["inspected"]["flags"]
+    # A text encoder listed as a VAE is refused from its own header.
+    (tmp_path / "manifests" / "models.yaml").write_text(
+        "vaes:\n  - hf: comfyanonymous/flux_text_encoders/clip_l.safetensors\n"
+    )
+    out = cli.run("lock", check=2)
+    assert "the file itself is a text encoder (CLIP-L)" in out.stderr
+    assert "list it under `text_encoders`" in out.stderr
