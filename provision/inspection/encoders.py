@@ -22,8 +22,13 @@ _CLIP_TEXT_NORM: Final = re.compile(r"(?:^|\.)text_model\.final_layer_norm\.weig
 _OPENCLIP_TEXT: Final = re.compile(r"(?:^|\.)transformer\.resblocks\.(\d+)\.attn\.in_proj_weight$")
 _T5_BLOCK: Final = re.compile(r"(?:^|\.)encoder\.block\.(\d+)\.layer\.0\.SelfAttention\.q\.weight$")
 _T5_SHARED: Final = re.compile(r"(?:^|\.)shared\.weight$")
-_VISION_PATCH: Final = re.compile(r"(?:^|\.)vision_model\.embeddings\.patch_embedding\.weight$")
-_VISION_CLASS: Final = re.compile(r"(?:^|\.)vision_model\.embeddings\.class_embedding$")
+# transformers layout, or open_clip's `visual.conv1` (ComfyUI's clip_vision.py converts both).
+_VISION_PATCH: Final = re.compile(
+    r"(?:^|\.)(?:vision_model\.embeddings\.patch_embedding|visual\.conv1)\.weight$"
+)
+_VISION_CLASS: Final = re.compile(
+    r"(?:^|\.)(?:vision_model\.embeddings\.class_embedding|visual\.class_embedding)$"
+)
 
 _CLIP_WIDTHS: Final = {
     768: (ModelVariant.CLIP_L, "CLIP ViT-L/14 text model (SD1, SDXL, SD3, Flux)"),
