@@ -1,8 +1,9 @@
 """`sdprov inspect FILE... [--json]`: what each file is, from its own bytes.
 
-Prints, per file, its kind (and variant: LoRA type, ControlNet type, encoder), base family, format, flags and the evidence
-that decided them; pickles are also scanned. The report is the command's output, so it goes
-to stdout (messages and errors go to stderr); `--json` prints one `{"files": [...]}` object.
+Prints, per file, its kind (and variant: LoRA type, ControlNet type, encoder), base family,
+format, flags and the evidence that decided them; pickles are also scanned. The report is the
+command's output, so it goes to stdout (messages and errors go to stderr); `--json` prints one
+`{"files": [...]}` object.
 Exit 0 when every file was read and every pickle is safe, 1 otherwise, 2 for usage errors.
 """
 
