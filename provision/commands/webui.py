@@ -146,7 +146,9 @@ def _comfyui_flags(args: argparse.Namespace, root: Path, result: dict[str, Any])
     config = write_extra_model_paths(root, args.data_dir.absolute())
     result["config"] = str(config)
     return comfyui_args(
-        config, listen=None if args.no_listen else "0.0.0.0", port=args.port or COMFYUI_PORT
+        config,
+        listen="127.0.0.1" if args.no_listen else "0.0.0.0",  # as A1111 --listen
+        port=args.port or COMFYUI_PORT,
     )
 
 

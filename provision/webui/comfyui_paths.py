@@ -91,15 +91,15 @@ def write_extra_model_paths(models_root: Path, data_dir: Path) -> Path:
 def comfyui_args(
     config_path: PurePath,
     *,
-    listen: str | None = "0.0.0.0",  # like `--listen` for A1111; None: loopback only
+    listen: str = "127.0.0.1",
     port: int = DEFAULT_PORT,
     output_dir: PurePath | None = None,
 ) -> list[str]:
-    """ComfyUI `main.py` flags. ComfyUI has no login: put an authenticating proxy in front."""
+    """ComfyUI `main.py` flags. ComfyUI has no login: by default it listens on loopback only,
+    behind an authenticating front (the cloud image's nginx)."""
     if not 0 < port < 65536:
         raise ValueError(f"port must be 1..65535, got {port}")
-    args = ["--listen", listen] if listen else []
-    args += ["--port", str(port), "--extra-model-paths-config", str(config_path)]
+    args = ["--listen", listen, "--port", str(port), "--extra-model-paths-config", str(config_path)]
     if output_dir is not None:
         args += ["--output-directory", str(output_dir)]
     return args

@@ -11,6 +11,7 @@ import pytest
 
 from tests.fakes import CivitaiServer, FakeFile, FakeModel, FakeVersion, HfServer
 from tests.fixtures.modelfiles import (
+    make_checkpoint,
     make_clip_vision,
     make_controlnet,
     make_diffusion_model,
@@ -160,3 +161,23 @@ def test_hugging_face_repos_of_the_new_kinds(cli: Cli, hf: HfServer, tmp_path: P
     out = cli.run("lock", check=2)
     assert "the file itself is a text encoder (CLIP-L)" in out.stderr
     assert "list it under `text_encoders`" in out.stderr
+
+
+def test_transformer_only_file_under_checkpoints_and_full_checkpoint_under_diffusion_models(
+    cli: Cli, civitai: CivitaiServer, tmp_path: Path, flux_parts: None
+) -> None:
+    # Forge loads a transformer-only file from its checkpoint folder: accepted, parts required.
+    manifest = tmp_path / "manifests" / "models.yaml"
+    manifest.write_text("checkpoints:\n  - civitai: 1@100\n")
+    out = cli.run("lock", check=2)
+    assert "manifests/models.yaml:2:5: error: flux1-dev is a Flux diffusion model" in out.stderr
+    # A full checkpoint is not a diffusion model: ComfyUI's checkpoint loader is where it goes.
+    full = make_checkpoint(tmp_path / "src" / "aio.safetensors", "flux")
+    civitai.add(_model(9, "Checkpoint", "Flux.1 D", full, "flux1-dev-fp8.safetensors"))
+    manifest.write_text("diffusion_models:\n  - civitai: 9@900\n")
+    out = cli.run("lock", check=2)
+    assert "the file itself is a Flux checkpoint, not a diffusion_model" in out.stderr
+    assert "list it under `checkpoints`" in out.stderr
+    # Under checkpoints it bundles CLIP-L, T5-XXL and its VAE: nothing is missing.
+    manifest.write_text("checkpoints:\n  - civitai: 9@900\n")
+    cli.run("lock")
