@@ -57,6 +57,17 @@ MODEL_TYPE_KINDS: Final[dict[str, Kind]] = {
     "CLIPVision": Kind.CLIP_VISION,
 }
 WEIGHT_FILE_TYPES: Final = frozenset({"Model", "Pruned Model", "VAE", "Negative"})
+# Civitai file types (reference §1.5) that are a kind's file when a version carries several
+# parts (a Flux release with its "VAE" and "Text Encoder" files): listed under that section,
+# the part is chosen, not the version's primary model file.
+KIND_FILE_TYPES: Final[dict[Kind, frozenset[str]]] = {
+    Kind.VAE: frozenset({"VAE"}),
+    Kind.TEXT_ENCODER: frozenset({"Text Encoder"}),
+    Kind.DIFFUSION_MODEL: frozenset({"Diffusion Model", "UNet"}),
+    Kind.CLIP_VISION: frozenset({"CLIPVision", "Vision Encoder"}),
+    Kind.CONTROLNET: frozenset({"ControlNet"}),
+    Kind.UPSCALER: frozenset({"Upscaler"}),
+}
 AUTH_HINT: Final = "set CIVITAI_TOKEN to an API key from civitai.com → Account settings → API Keys"
 _SELECTOR_WEIGHTS: Final = (("format", 100.0), ("size", 10.0), ("fp", 1.0))
 
@@ -169,7 +180,7 @@ def resolve(
         )
     model_info = version.get("model") or {}
     model_type = str(model_info.get("type") or "")
-    chosen = _choose_file(version, file_id or ref.file_id, selector, what)
+    chosen = _choose_file(version, file_id or ref.file_id, selector, what, kind=kind)
     sha = str((chosen.get("hashes") or {}).get("SHA256") or "").lower()
     if not sha:
         raise SourceError(
@@ -217,7 +228,10 @@ def resolve(
         base=family,
         base_model=base_model,
         source=source,
-        declared_kind=MODEL_TYPE_KINDS.get(model_type),
+        # A part file ("VAE", "Text Encoder" …) of, say, a Checkpoint model is what its type says.
+        declared_kind=kind
+        if chosen.get("type") in KIND_FILE_TYPES.get(kind, ())
+        else MODEL_TYPE_KINDS.get(model_type),
         extra=extra,
         head=peeked.head,
     )
@@ -228,6 +242,8 @@ def _choose_file(
     file_id: int | None,
     selector: dict[str, str | None] | None,
     what: str,
+    *,
+    kind: Kind | None = None,
 ) -> dict[str, Any]:
     files: list[dict[str, Any]] = list(version.get("files") or [])
     if not files:
@@ -241,7 +257,12 @@ def _choose_file(
                 return candidate
         ids = ", ".join(f"{f['id']} ({f.get('name')})" for f in files)
         raise NotFound(f"{what}: version {version.get('id')} has no file {file_id}; files: {ids}")
-    weights = [f for f in files if f.get("type") in WEIGHT_FILE_TYPES] or files
+    parts = KIND_FILE_TYPES.get(kind, frozenset()) if kind is not None else frozenset()
+    weights = (
+        [f for f in files if f.get("type") in parts]
+        or [f for f in files if f.get("type") in WEIGHT_FILE_TYPES]
+        or files
+    )
     if not selector:
         primary = [f for f in weights if f.get("primary")]
         return primary[0] if primary else weights[0]

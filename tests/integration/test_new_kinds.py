@@ -181,3 +181,31 @@ def test_transformer_only_file_under_checkpoints_and_full_checkpoint_under_diffu
     # Under checkpoints it bundles CLIP-L, T5-XXL and its VAE: nothing is missing.
     manifest.write_text("checkpoints:\n  - civitai: 9@900\n")
     cli.run("lock")
+
+
+def test_a_civitai_release_with_its_parts_in_one_version(
+    cli: Cli, civitai: CivitaiServer, tmp_path: Path
+) -> None:
+    src = tmp_path / "src"
+    files = [
+        FakeFile(id=101, name="flux1Dev_unet.safetensors", primary=True,
+                 content=make_diffusion_model(src / "u.safetensors")),
+        FakeFile(id=102, name="ae.safetensors", type="VAE",
+                 content=make_vae(src / "ae.safetensors", latent_channels=16)),
+        FakeFile(id=103, name="t5xxl_fp8.safetensors", type="Text Encoder",
+                 content=make_text_encoder(src / "t5.safetensors", "T5-XXL-fp8")),
+        FakeFile(id=104, name="clip_l.safetensors", type="Text Encoder",
+                 content=make_text_encoder(src / "l.safetensors", "CLIP-L")),
+    ]  # fmt: skip
+    version = FakeVersion(id=1000, name="dev", base_model="Flux.1 D", files=files)
+    civitai.add(FakeModel(id=10, name="Flux dev", type="Checkpoint", versions=[version]))
+    (tmp_path / "manifests" / "models.yaml").write_text(
+        "diffusion_models:\n  - civitai: 10@1000\n"
+        "vaes:\n  - civitai: 10@1000\n"
+        "text_encoders:\n  - civitai: 10@1000\n  - civitai: 10@1000\n    file_id: 104\n"
+    )
+    cli.run("lock")
+    lock = json.loads((tmp_path / "manifests" / "models.lock.json").read_text())
+    got = {(m["kind"], m["source"]["file_id"]) for m in lock["models"]}
+    assert got == {("diffusion_model", 101), ("vae", 102), ("text_encoder", 103),
+                   ("text_encoder", 104)}  # fmt: skip
