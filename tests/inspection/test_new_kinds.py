@@ -11,6 +11,8 @@ from provision.inspection import inspect_file
 from tests.fixtures.modelfiles import (
     CLIP_VISIONS,
     UPSCALERS,
+    OrderedDict,
+    Tensor,
     make_checkpoint,
     make_clip_vision,
     make_controlnet,
@@ -18,6 +20,7 @@ from tests.fixtures.modelfiles import (
     make_text_encoder,
     make_upscaler,
     make_vae,
+    write_torch_zip,
 )
 
 
@@ -116,3 +119,18 @@ def test_flux_checkpoint_names_what_it_bundles(tmp_path: Path) -> None:
 def test_vae_latent_channels(tmp_path: Path, latent: int, flag: str) -> None:
     report = inspect_file(make_vae(tmp_path / "ae.safetensors", latent_channels=latent))
     assert report.kind == "vae" and flag in report.flags
+
+
+def test_ip_adapter_bin_as_h94_ships_it(tmp_path: Path) -> None:
+    # {"image_proj": {...}, "ip_adapter": {...}}: a nested dict in a torch zip.
+    state = {
+        "image_proj": OrderedDict(
+            {"proj.weight": Tensor((3072, 1024)), "norm.weight": Tensor((768,))}
+        ),
+        "ip_adapter": OrderedDict(
+            {"1.to_k_ip.weight": Tensor((320, 768)), "1.to_v_ip.weight": Tensor((320, 768))}
+        ),
+    }
+    report = inspect_file(write_torch_zip(tmp_path / "ip-adapter_sd15.bin", state))
+    assert (report.kind, report.variant, report.family) == ("controlnet", "IP-Adapter", "sd1")
+    assert report.format == "pickle"
