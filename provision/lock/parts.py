@@ -89,6 +89,8 @@ def _needs(entry: PartEntry) -> tuple[tuple[str, ...], str] | None:
         entry.kind is Kind.DIFFUSION_MODEL and entry.inspected_kind is None
     )
     if is_transformer_only:
+        if "refiner" in entry.flags:  # the SDXL refiner reads OpenCLIP-G alone
+            return ("CLIP-G",), required[1]
         return required
     if entry.inspected_kind != Kind.CHECKPOINT.value or entry.family not in _SPLIT_FAMILIES:
         return None  # an SD1/SDXL checkpoint bundles its parts; an uninspected one: can't tell

@@ -80,3 +80,11 @@ def test_sdxl_unet_only_needs_both_clips_and_a_4_channel_vae() -> None:
     unet = _e(0, Kind.DIFFUSION_MODEL, Family.SDXL, inspected="diffusion_model")
     (problem,) = check_required_parts([unet, CLIP_L, AE])
     assert "lacks CLIP-G, a 4-channel VAE" in problem.message
+
+
+def test_sdxl_refiner_unet_needs_clip_g_only() -> None:
+    refiner = _e(0, Kind.DIFFUSION_MODEL, Family.SDXL, inspected="diffusion_model",
+                 flags=("refiner",))  # fmt: skip
+    clip_g = _e(1, Kind.TEXT_ENCODER, inspected="text_encoder", variant="CLIP-G")
+    sdxl_vae = _e(2, Kind.VAE, inspected="vae", flags=("latent-4ch",))
+    assert check_required_parts([refiner, clip_g, sdxl_vae]) == []
