@@ -4,6 +4,7 @@ model must have its text encoders and VAE (provision.lock.parts). This adapts lo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from provision.inspection import CompatEntry, check_compatibility
@@ -29,12 +30,19 @@ def compat_check(manifest: Manifest, entries: list[LockEntry]) -> list[tuple[Mod
         (specs[by_name[p.entry.name].entry_digest], f"{p.message}; {p.hint}")
         for p in check_compatibility(compat)
     ]
-    parts = check_required_parts([_part_entry(i, e) for i, e in enumerate(entries)])
-    problems += [(specs[entries[p.position].entry_digest], f"{p.message}; {p.hint}") for p in parts]
-    return problems
+    pairs = [(specs[e.entry_digest], e) for e in entries]
+    return problems + parts_check(pairs)
+
+
+def parts_check(pairs: Sequence[tuple[ModelSpec, LockEntry]]) -> list[tuple[ModelSpec, str]]:
+    """Diffusion models without their text encoders or VAE (provision.lock.parts), keyed by
+    the entry's own position."""
+    parts = check_required_parts([_part_entry(i, entry) for i, (_, entry) in enumerate(pairs)])
+    return [(pairs[p.position][0], f"{p.message}; {p.hint}") for p in parts]
 
 
 def _part_entry(position: int, entry: LockEntry) -> PartEntry:
+    # What the file's own header said at lock; the typed lock names this `entry.inspected`.
     inspected: dict[str, Any] = entry.extra.get("inspected") or {}
     return PartEntry(
         position=position,
