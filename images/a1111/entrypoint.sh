@@ -18,13 +18,14 @@ case "${SDPROV_WEBUI_AUTH:-}" in
      exit 1 ;;
 esac
 mkdir -p "$MODELS/Stable-diffusion" "$MODELS/Lora" "$MODELS/VAE" "$MODELS/embeddings" \
-  "$MODELS/hypernetworks" "$NAS_DIR/outputs"
+  "$MODELS/hypernetworks" "$MODELS/ESRGAN" "$NAS_DIR/outputs"
 # WebUI keeps its hash cache on NAS next to the models, where `sdprov webui seed-cache` writes.
 export SD_WEBUI_CACHE_FILE="$NAS_DIR/cache.json"
 
 args=(--api --listen --port "$PORT" --data-dir "$NAS_DIR"
   --ckpt-dir "$MODELS/Stable-diffusion" --lora-dir "$MODELS/Lora" --vae-dir "$MODELS/VAE"
   --embeddings-dir "$MODELS/embeddings" --hypernetwork-dir "$MODELS/hypernetworks"
+  --esrgan-models-path "$MODELS/ESRGAN"
   --no-download-sd-model --skip-prepare-environment --skip-version-check)
 
 if [ "${SDPROV_DRY_RUN:-}" = 1 ]; then

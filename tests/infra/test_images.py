@@ -50,8 +50,8 @@ def test_a1111_starts_with_sdprovs_flags_on_the_nas(tmp_path: Path) -> None:
         == [("***" if a == AUTH_PLACEHOLDER else a) for a in expected]  # fmt: skip
     assert PASSWORD not in proc.stdout + proc.stderr
     made = sorted(p.relative_to(nas).as_posix() for p in nas.rglob("*"))
-    assert made == ["models", "models/Lora", "models/Stable-diffusion", "models/VAE",
-                    "models/embeddings", "models/hypernetworks", "outputs"]  # fmt: skip
+    assert made == ["models", "models/ESRGAN", "models/Lora", "models/Stable-diffusion",
+                    "models/VAE", "models/embeddings", "models/hypernetworks", "outputs"]  # fmt: skip
     assert not [p for p in nas.rglob("*") if p.is_file() or p.is_symlink()]  # no demo models
 
 
@@ -100,14 +100,19 @@ def test_the_comfyui_yaml_in_the_image_is_the_one_sdprov_writes() -> None:
     section = yaml.safe_load(text)["sdprov"]
     assert section.pop("base_path") == "/mnt/auto/sd/models"
     # every value a plain non-empty string: a list or an empty value stops ComfyUI at start
-    assert set(section) == set(CATEGORIES.values())
+    assert set(section) == set(CATEGORIES)  # every kind's ComfyUI categories
     assert all(isinstance(v, str) and v for v in section.values())
 
 
 def test_comfyui_paths_refuse_what_would_break_the_yaml() -> None:
-    for bad in ("relative/models", "/a: b", "/with#hash"):
-        with pytest.raises(ValueError, match="absolute plain path"):
+    for bad in ("relative/models", "/a\nb", "/data/$HOME", "~/models"):
+        with pytest.raises(ValueError, match=r"absolute path|ComfyUI rewrites"):
             extra_model_paths_yaml(PurePosixPath(bad))
+    # quoted scalars: ':' and '#' survive
+    assert (
+        yaml.safe_load(extra_model_paths_yaml(PurePosixPath("/a: b#c")))["sdprov"]["base_path"]
+        == "/a: b#c"
+    )
     with pytest.raises(ValueError, match="port"):
         comfyui_args(PurePosixPath("/x.yaml"), port=0)
 
