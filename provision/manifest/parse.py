@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -20,6 +21,12 @@ from typing import TYPE_CHECKING, Any, Final
 
 from provision.errors import Location, ManifestError, ManifestProblem
 from provision.kinds import KIND_SECTIONS, NAMED_BY_BASENAME, SECTION_KINDS, Family, Kind
+from provision.manifest.filenames import (
+    LONGEST_EXTENSION,
+    MAX_RELATIVE_PATH_BYTES,
+    component_problem,
+    file_name_problem,
+)
 from provision.manifest.refs import (
     CivitaiRef,
     HfRef,
@@ -37,6 +44,8 @@ if TYPE_CHECKING:
 DEFAULT_MANIFEST: Final = Path("manifests/models.yaml")
 SOURCE_KEYS: Final = ("civitai", "hf", "url")
 BASE_CHECK_MODES: Final = ("error", "warn", "off")
+MODEL_EXTENSIONS: Final = frozenset(ext for kind in Kind for ext in kind.extensions)
+_DRIVE: Final = re.compile(r"^[A-Za-z]:")  # C:foo, D:/models: a Windows drive, not a folder
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -287,6 +296,8 @@ def _to_spec(
     subfolder = entry.get("subfolder")
     if subfolder is not None and (message := _bad_subfolder(subfolder)):
         fail("subfolder", message)
+    elif message := _bad_path(kind, subfolder, name if isinstance(name, str) else None):
+        fail("subfolder" if subfolder else "name", message)
     if len(problems) > count_before or source is None:
         return None
     selector = entry.get("file")
@@ -313,19 +324,35 @@ def _to_spec(
 def _bad_name(name: str) -> str | None:
     if "/" in name or "\\" in name:
         return f"{name!r} must be a file name, not a path (use `subfolder:` for folders)"
-    if name in (".", "..") or name.startswith("."):
-        return f"{name!r} would be hidden or leave the folder; use a plain file name"
-    if any(ord(c) < 32 for c in name) or ":" in name:
-        return f"{name!r} contains characters not allowed in a file name"
-    return None
+    if problem := component_problem(name):
+        return problem
+    # The extension comes from the source when `name:` has none: budget for the longest.
+    has_extension = any(name.lower().endswith(ext) for ext in MODEL_EXTENSIONS)
+    return file_name_problem(name if has_extension else f"{name}{'x' * LONGEST_EXTENSION}")
 
 
 def _bad_subfolder(subfolder: str) -> str | None:
-    if subfolder.startswith("/") or "\\" in subfolder or ":" in subfolder:
+    if subfolder.startswith("/") or "\\" in subfolder or _DRIVE.match(subfolder):
         return f"{subfolder!r} must be a relative path with '/' separators"
     parts = [p for p in subfolder.split("/") if p]
     if not parts or any(p in (".", "..") or p.startswith(".") for p in parts):
         return f"{subfolder!r} would escape the models folder or be hidden; use plain folder names"
+    for part in parts:
+        if problem := component_problem(part, what="folder name"):
+            return problem
+    return None
+
+
+def _bad_path(kind: Kind, subfolder: str | None, name: str | None) -> str | None:
+    """The whole path under the models root, once name and subfolder are each fine."""
+    folder = PurePosixPath(kind.folder) / (subfolder or "")
+    stem = name or "x" * 64  # a source's own name: checked at lock; assume a modest one
+    size = len((folder / stem).as_posix().encode("utf-8")) + LONGEST_EXTENSION
+    if size > MAX_RELATIVE_PATH_BYTES:
+        return (
+            f"the model's path under the models root would be about {size} bytes; sdprov "
+            f"allows {MAX_RELATIVE_PATH_BYTES} (use a shorter `subfolder:` or `name:`)"
+        )
     return None
 
 

@@ -142,6 +142,8 @@ def parse_hf(value: str) -> HfRef:
         )
     if any(p in (".", "..") for p in parts):
         raise ValueError(f"{value!r}: '.' and '..' are not allowed in a Hugging Face path")
+    if "\\" in text or any(ord(c) < 32 or ord(c) == 127 for c in text):
+        raise ValueError(f"{value!r}: backslashes and control characters are not allowed")
     return HfRef(repo="/".join(parts[:2]), path="/".join(parts[2:]), revision=revision)
 
 
