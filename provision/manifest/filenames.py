@@ -21,7 +21,7 @@ MAX_COMPONENT_BYTES: Final = 255
 SIDECAR_RESERVE: Final = len(".civitai.info")
 MAX_STEM_BYTES: Final = MAX_COMPONENT_BYTES - SIDECAR_RESERVE
 # The longest extension WebUI loads a model from; a `name:` without one gets it appended.
-LONGEST_EXTENSION: Final = len(".safetensors")
+LONGEST_EXTENSION: Final = ".safetensors"
 # Path under the models root (kind folder, subfolders, file). Linux's PATH_MAX is 4096: this
 # leaves 3 KB for wherever the models root itself lives.
 MAX_RELATIVE_PATH_BYTES: Final = 1024

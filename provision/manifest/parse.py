@@ -32,6 +32,7 @@ from provision.manifest.refs import (
     HfRef,
     SourceRef,
     UrlRef,
+    file_name_of_url,
     parse_civitai,
     parse_hf,
     parse_url,
@@ -293,6 +294,8 @@ def _to_spec(
     name = entry.get("name")
     if name is not None and (message := _bad_name(name)):
         fail("name", message)
+    if name is None and (message := _bad_source_name(source)):
+        fail(next(k for k in SOURCE_KEYS if k in entry), message)
     subfolder = entry.get("subfolder")
     if subfolder is not None and (message := _bad_subfolder(subfolder)):
         fail("subfolder", message)
@@ -328,7 +331,20 @@ def _bad_name(name: str) -> str | None:
         return problem
     # The extension comes from the source when `name:` has none: budget for the longest.
     has_extension = any(name.lower().endswith(ext) for ext in MODEL_EXTENSIONS)
-    return file_name_problem(name if has_extension else f"{name}{'x' * LONGEST_EXTENSION}")
+    return file_name_problem(name if has_extension else f"{name}{LONGEST_EXTENSION}")
+
+
+def _bad_source_name(source: SourceRef | None) -> str | None:
+    """A URL's or HF path's last segment becomes the file name when there is no `name:`."""
+    if isinstance(source, UrlRef):
+        file_name = file_name_of_url(source.url)
+    elif isinstance(source, HfRef):
+        file_name = source.path.rsplit("/", 1)[-1]
+    else:
+        return None  # Civitai's file name is known only at lock (provision.lock.names)
+    if problem := file_name_problem(file_name):
+        return f"its file name cannot be used: {problem}; give the entry a `name:`"
+    return None
 
 
 def _bad_subfolder(subfolder: str) -> str | None:
@@ -347,7 +363,7 @@ def _bad_path(kind: Kind, subfolder: str | None, name: str | None) -> str | None
     """The whole path under the models root, once name and subfolder are each fine."""
     folder = PurePosixPath(kind.folder) / (subfolder or "")
     stem = name or "x" * 64  # a source's own name: checked at lock; assume a modest one
-    size = len((folder / stem).as_posix().encode("utf-8")) + LONGEST_EXTENSION
+    size = len((folder / stem).as_posix().encode("utf-8")) + len(LONGEST_EXTENSION)
     if size > MAX_RELATIVE_PATH_BYTES:
         return (
             f"the model's path under the models root would be about {size} bytes; sdprov "
