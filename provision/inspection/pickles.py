@@ -31,8 +31,15 @@ from provision.inspection.model import TensorInfo
 MAX_PICKLE_BYTES: Final = 64 * 1024 * 1024
 # torch's legacy serialization starts with this number as the first pickle.
 LEGACY_MAGIC: Final = 0x1950A86A20F9469CFC6C
+# A state dict takes ~30 opcodes per tensor (SDXL: ~80k in all). Every opcode can allocate,
+# so the budget bounds memory and time: a 64 MB run of EMPTY_DICT would otherwise build 64M
+# dicts (gigabytes) and take minutes.
+MAX_OPCODES: Final = 1_000_000
 _MAX_DEPTH: Final = 64
 _MAX_SCALAR_CHARS: Final = 200
+# Torch keys are under 200 characters; nesting one long memoised key 64 deep would otherwise
+# make every leaf key megabytes long.
+_MAX_KEY_CHARS: Final = 1024
 
 _STORAGE_DTYPES: Final[Mapping[str, str]] = {
     "HalfStorage": "F16",
@@ -131,9 +138,16 @@ def _read_zip(path: Path) -> PickleContents:
             if info.file_size > MAX_PICKLE_BYTES:
                 raise PickleReadError(f"data.pkl is {info.file_size} bytes, more than any model")
             with archive.open(info) as member:
+                # The declared size can lie: read at most one byte past the bound.
                 raw = member.read(MAX_PICKLE_BYTES + 1)
-    except zipfile.BadZipFile as exc:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError) as exc:
         raise PickleReadError(f"not a readable zip: {exc}") from exc
+    except PickleReadError:
+        raise
+    except (ValueError, RuntimeError) as exc:  # bad CRC, encrypted member, bad compression
+        raise PickleReadError(f"not a readable zip member: {exc}") from exc
+    if len(raw) > MAX_PICKLE_BYTES:
+        raise PickleReadError(f"data.pkl unpacks to more than {MAX_PICKLE_BYTES} bytes")
     obj = _run(io.BytesIO(raw))
     tensors, scalars = _flatten(obj)
     return PickleContents(layout="torch-zip", tensors=tensors, scalars=scalars)
@@ -191,7 +205,11 @@ def _run(stream: Any) -> object:
     stack: list[object] = []
     memo: dict[int, object] = {}
     try:
-        for opcode, arg, _pos in pickletools.genops(stream):
+        for count, (opcode, arg, _pos) in enumerate(pickletools.genops(stream)):
+            if count >= MAX_OPCODES:
+                raise PickleReadError(
+                    f"more than {MAX_OPCODES} pickle opcodes, far beyond any model's"
+                )
             name = opcode.name
             if name == "STOP":
                 return stack.pop()
@@ -287,7 +305,7 @@ def _step(name: str, arg: Any, stack: list[object], memo: dict[int, object]) -> 
     elif name == "STACK_GLOBAL":
         attr_name = stack.pop()
         module_name = stack.pop()
-        stack.append(_Global(str(module_name), str(attr_name)))
+        stack.append(_Global(_text(module_name), _text(attr_name)))
     elif name in ("EXT1", "EXT2", "EXT4"):
         stack.append(_Global("<extension>", str(arg)))
     elif name == "REDUCE":
@@ -297,7 +315,8 @@ def _step(name: str, arg: Any, stack: list[object], memo: dict[int, object]) -> 
     elif name == "NEWOBJ":
         args = stack.pop()
         cls = stack.pop()
-        stack.append(_reduce(cls, args) if cls == _ORDERED_DICT else _Object(cls, args))
+        ordered_dict = isinstance(cls, _Global) and cls == _ORDERED_DICT
+        stack.append(_reduce(cls, args) if ordered_dict else _Object(cls, args))
     elif name == "NEWOBJ_EX":
         stack.pop()  # kwargs
         args = stack.pop()
@@ -322,11 +341,17 @@ def _step(name: str, arg: Any, stack: list[object], memo: dict[int, object]) -> 
 
 
 def _key(value: object) -> object:
-    try:
-        hash(value)
-    except TypeError:
-        return f"<{type(value).__name__}>"
-    return value
+    # Only plain scalars stay keys. Hashing or printing anything else is unsafe: a tuple that
+    # holds itself twice, 60 levels deep through the memo, costs 2^60 steps to hash or repr.
+    if value is None or isinstance(value, str | float | bool):
+        return value
+    if isinstance(value, int) and value.bit_length() <= 64:
+        return value
+    return f"<{type(value).__name__}>"
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else f"<{type(value).__name__}>"
 
 
 def _extend(target: object, items: list[object]) -> None:
@@ -355,6 +380,8 @@ def _persistent(pid: object) -> object:
 
 def _reduce(func: object, args: object) -> object:
     """The value of `func(*args)` for the few constructors we understand; else an inert record."""
+    if not isinstance(func, _Global):
+        return _Object(func, args)  # never hash what the file built: see _key
     if func in _TENSOR_REBUILDERS and isinstance(args, tuple) and len(args) >= 3:
         storage, size = args[0], args[2]
         if isinstance(size, tuple) and all(isinstance(d, int) for d in size):
@@ -383,8 +410,14 @@ def _flatten(obj: object) -> tuple[dict[str, TensorInfo], dict[str, str]]:
         if isinstance(value, TensorInfo):
             tensors[key] = value
         elif key and "." not in key:  # top-level scalars only: name, step, sd_checkpoint_name
-            scalars[key] = str(value)[:_MAX_SCALAR_CHARS]
+            scalars[key] = _scalar_text(value)
     return tensors, scalars
+
+
+def _scalar_text(value: object) -> str:
+    if isinstance(value, int) and value.bit_length() > 256:
+        return f"<integer of {value.bit_length()} bits>"  # str() refuses past 4300 digits
+    return str(value)[:_MAX_SCALAR_CHARS]
 
 
 def _walk(obj: object, prefix: str, depth: int, seen: set[int]) -> Iterator[tuple[str, object]]:
@@ -395,7 +428,10 @@ def _walk(obj: object, prefix: str, depth: int, seen: set[int]) -> Iterator[tupl
         return  # self-referencing or absurdly deep: nothing a state dict looks like
     seen.add(id(obj))
     for key, value in _children(obj):
-        yield from _walk(value, f"{prefix}.{key}" if prefix else str(key), depth + 1, seen)
+        text = key if isinstance(key, str) else str(key)  # a str or a small scalar: see _key
+        if len(prefix) + len(text) >= _MAX_KEY_CHARS:
+            continue  # a memoised megabyte key repeated everywhere: no torch key is this long
+        yield from _walk(value, f"{prefix}.{text}" if prefix else text, depth + 1, seen)
 
 
 def _children(obj: object) -> Iterator[tuple[object, object]]:

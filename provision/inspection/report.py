@@ -7,6 +7,7 @@ safetensors JSON header, or the pickle that describes a torch file's tensors.
 
 from __future__ import annotations
 
+import pickletools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ _PREFIX_BYTES: Final = 16
 # First bytes that make a `.safetensors` name a lie worth reporting rather than a corrupt
 # header: a pickle's PROTO opcode, or text (an HTML error page, a JSON API error).
 _NOT_SAFETENSORS: Final = (b"\x80", b"<", b"{", b"[")
+_PICKLE_OPCODES: Final = frozenset(op.code.encode("latin-1") for op in pickletools.opcodes)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -71,7 +73,12 @@ def inspect_file(path: Path) -> FileReport:
         header = safetensors.read_header(path)
         fmt, tensors, metadata = FileFormat.SAFETENSORS, header.tensors, header.metadata
         note = f"safetensors header: {len(tensors)} tensors, {header.header_bytes} bytes read"
-    elif prefix.startswith(b"\x80"):
+    elif prefix.startswith(b"\x80") or (
+        # Protocol 0 and 1 pickles have no PROTO opcode (`cos\nsystem\n(S'…'` is one). torch
+        # unpickles any file with a pickle name, so one that starts with an opcode is read,
+        # and scanned, as the pickle it is.
+        by_name == FileFormat.PICKLE and prefix[:1] in _PICKLE_OPCODES
+    ):
         fmt, tensors, metadata, note = FileFormat.PICKLE, *_read_pickle(path)
     else:
         return _not_a_model(path, prefix)
