@@ -12,7 +12,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from pathlib import PurePosixPath
 from typing import Final
+
+from provision.kinds import Kind
+from provision.manifest.refs import HfRef, SourceRef, UrlRef, file_name_of_url
 
 MAX_COMPONENT_BYTES: Final = 255
 # Room kept beside a model for the files WebUI and its extensions write next to it
@@ -26,6 +30,8 @@ LONGEST_EXTENSION: Final = ".safetensors"
 # leaves 3 KB for wherever the models root itself lives.
 MAX_RELATIVE_PATH_BYTES: Final = 1024
 
+MODEL_EXTENSIONS: Final = frozenset(ext for kind in Kind for ext in kind.extensions)
+_DRIVE: Final = re.compile(r"^[A-Za-z]:")  # C:foo, D:/models: a Windows drive, not a folder
 _WINDOWS_FORBIDDEN: Final = frozenset('<>:"|?*')
 # CON, NUL, COM1 ... with or without an extension: Windows and Samba refuse to create them.
 _WINDOWS_DEVICE: Final = re.compile(r"^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?$", re.I)
@@ -93,6 +99,57 @@ def relative_path_problem(path: str) -> str | None:
         return (
             f"the path {_show(path)} is {size} bytes in UTF-8; sdprov allows "
             f"{MAX_RELATIVE_PATH_BYTES} under the models root (Linux allows 4096 in all)"
+        )
+    return None
+
+
+# ---- manifest fields -----------------------------------------------------------------------
+
+
+def name_problem(name: str) -> str | None:
+    if "/" in name or "\\" in name:
+        return f"{name!r} must be a file name, not a path (use `subfolder:` for folders)"
+    if problem := component_problem(name):
+        return problem
+    # The extension comes from the source when `name:` has none: budget for the longest.
+    has_extension = any(name.lower().endswith(ext) for ext in MODEL_EXTENSIONS)
+    return file_name_problem(name if has_extension else f"{name}{LONGEST_EXTENSION}")
+
+
+def source_name_problem(source: SourceRef | None) -> str | None:
+    """A URL's or HF path's last segment becomes the file name when there is no `name:`."""
+    if isinstance(source, UrlRef):
+        file_name = file_name_of_url(source.url)
+    elif isinstance(source, HfRef):
+        file_name = source.path.rsplit("/", 1)[-1]
+    else:
+        return None  # Civitai's file name is known only at lock (provision.lock.names)
+    if problem := file_name_problem(file_name):
+        return f"its file name cannot be used: {problem}; give the entry a `name:`"
+    return None
+
+
+def subfolder_problem(subfolder: str) -> str | None:
+    if subfolder.startswith("/") or "\\" in subfolder or _DRIVE.match(subfolder):
+        return f"{subfolder!r} must be a relative path with '/' separators"
+    parts = [p for p in subfolder.split("/") if p]
+    if not parts or any(p in (".", "..") or p.startswith(".") for p in parts):
+        return f"{subfolder!r} would escape the models folder or be hidden; use plain folder names"
+    for part in parts:
+        if problem := component_problem(part, what="folder name"):
+            return problem
+    return None
+
+
+def path_problem(kind: Kind, subfolder: str | None, name: str | None) -> str | None:
+    """The whole path under the models root, once name and subfolder are each fine."""
+    folder = PurePosixPath(kind.folder) / (subfolder or "")
+    stem = name or "x" * 64  # a source's own name: checked at lock; assume a modest one
+    size = len((folder / stem).as_posix().encode("utf-8")) + len(LONGEST_EXTENSION)
+    if size > MAX_RELATIVE_PATH_BYTES:
+        return (
+            f"the model's path under the models root would be about {size} bytes; sdprov "
+            f"allows {MAX_RELATIVE_PATH_BYTES} (use a shorter `subfolder:` or `name:`)"
         )
     return None
 

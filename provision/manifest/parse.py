@@ -11,7 +11,6 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -22,17 +21,16 @@ from typing import TYPE_CHECKING, Any, Final
 from provision.errors import Location, ManifestError, ManifestProblem
 from provision.kinds import KIND_SECTIONS, NAMED_BY_BASENAME, SECTION_KINDS, Family, Kind
 from provision.manifest.filenames import (
-    LONGEST_EXTENSION,
-    MAX_RELATIVE_PATH_BYTES,
-    component_problem,
-    file_name_problem,
+    name_problem,
+    path_problem,
+    source_name_problem,
+    subfolder_problem,
 )
 from provision.manifest.refs import (
     CivitaiRef,
     HfRef,
     SourceRef,
     UrlRef,
-    file_name_of_url,
     parse_civitai,
     parse_hf,
     parse_url,
@@ -45,8 +43,6 @@ if TYPE_CHECKING:
 DEFAULT_MANIFEST: Final = Path("manifests/models.yaml")
 SOURCE_KEYS: Final = ("civitai", "hf", "url")
 BASE_CHECK_MODES: Final = ("error", "warn", "off")
-MODEL_EXTENSIONS: Final = frozenset(ext for kind in Kind for ext in kind.extensions)
-_DRIVE: Final = re.compile(r"^[A-Za-z]:")  # C:foo, D:/models: a Windows drive, not a folder
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -292,14 +288,14 @@ def _to_spec(
     if isinstance(source, CivitaiRef) and source.file_id and conflicting_file_id:
         fail("file_id", f"conflicts with the file id {source.file_id} in the reference")
     name = entry.get("name")
-    if name is not None and (message := _bad_name(name)):
+    if name is not None and (message := name_problem(name)):
         fail("name", message)
-    if name is None and (message := _bad_source_name(source)):
+    if name is None and (message := source_name_problem(source)):
         fail(next(k for k in SOURCE_KEYS if k in entry), message)
     subfolder = entry.get("subfolder")
-    if subfolder is not None and (message := _bad_subfolder(subfolder)):
+    if subfolder is not None and (message := subfolder_problem(subfolder)):
         fail("subfolder", message)
-    elif message := _bad_path(kind, subfolder, name if isinstance(name, str) else None):
+    elif message := path_problem(kind, subfolder, name if isinstance(name, str) else None):
         fail("subfolder" if subfolder else "name", message)
     if len(problems) > count_before or source is None:
         return None
@@ -322,54 +318,6 @@ def _to_spec(
         location=positions.of(path),
         digest=hashlib.sha256(canonical.encode()).hexdigest(),
     )
-
-
-def _bad_name(name: str) -> str | None:
-    if "/" in name or "\\" in name:
-        return f"{name!r} must be a file name, not a path (use `subfolder:` for folders)"
-    if problem := component_problem(name):
-        return problem
-    # The extension comes from the source when `name:` has none: budget for the longest.
-    has_extension = any(name.lower().endswith(ext) for ext in MODEL_EXTENSIONS)
-    return file_name_problem(name if has_extension else f"{name}{LONGEST_EXTENSION}")
-
-
-def _bad_source_name(source: SourceRef | None) -> str | None:
-    """A URL's or HF path's last segment becomes the file name when there is no `name:`."""
-    if isinstance(source, UrlRef):
-        file_name = file_name_of_url(source.url)
-    elif isinstance(source, HfRef):
-        file_name = source.path.rsplit("/", 1)[-1]
-    else:
-        return None  # Civitai's file name is known only at lock (provision.lock.names)
-    if problem := file_name_problem(file_name):
-        return f"its file name cannot be used: {problem}; give the entry a `name:`"
-    return None
-
-
-def _bad_subfolder(subfolder: str) -> str | None:
-    if subfolder.startswith("/") or "\\" in subfolder or _DRIVE.match(subfolder):
-        return f"{subfolder!r} must be a relative path with '/' separators"
-    parts = [p for p in subfolder.split("/") if p]
-    if not parts or any(p in (".", "..") or p.startswith(".") for p in parts):
-        return f"{subfolder!r} would escape the models folder or be hidden; use plain folder names"
-    for part in parts:
-        if problem := component_problem(part, what="folder name"):
-            return problem
-    return None
-
-
-def _bad_path(kind: Kind, subfolder: str | None, name: str | None) -> str | None:
-    """The whole path under the models root, once name and subfolder are each fine."""
-    folder = PurePosixPath(kind.folder) / (subfolder or "")
-    stem = name or "x" * 64  # a source's own name: checked at lock; assume a modest one
-    size = len((folder / stem).as_posix().encode("utf-8")) + len(LONGEST_EXTENSION)
-    if size > MAX_RELATIVE_PATH_BYTES:
-        return (
-            f"the model's path under the models root would be about {size} bytes; sdprov "
-            f"allows {MAX_RELATIVE_PATH_BYTES} (use a shorter `subfolder:` or `name:`)"
-        )
-    return None
 
 
 def _collisions(specs: list[ModelSpec]) -> list[ManifestProblem]:
