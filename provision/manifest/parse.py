@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 DEFAULT_MANIFEST: Final = Path("manifests/models.yaml")
 SOURCE_KEYS: Final = ("civitai", "hf", "url")
 BASE_CHECK_MODES: Final = ("error", "warn", "off")
+# ~20,000 entries. PyYAML reads about 1 MB/s; past this a file is a mistake or an attack.
+MAX_MANIFEST_BYTES: Final = 2 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -101,14 +103,21 @@ def manifest_schema() -> dict[str, Any]:
 
 def load_manifest(path: Path) -> Manifest:
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_MANIFEST_BYTES + 1)  # not all of /dev/zero
     except FileNotFoundError as exc:
         problem = ManifestProblem(Location(str(path), 1, 1), "manifest not found")
         raise ManifestError([problem]) from exc
+    except OSError as exc:  # a directory, no permission
+        message = f"cannot read the manifest: {exc.strerror or exc}"
+        raise ManifestError([ManifestProblem(Location(str(path), 1, 1), message)]) from exc
     return parse_manifest(raw, str(path))
 
 
 def parse_manifest(raw: bytes, file: str) -> Manifest:
+    if len(raw) > MAX_MANIFEST_BYTES:
+        message = f"the manifest is over {MAX_MANIFEST_BYTES} bytes; a manifest is a few KB"
+        raise ManifestError([ManifestProblem(Location(file, 1, 1), message)])
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -300,7 +309,7 @@ def _to_spec(
     if len(problems) > count_before or source is None:
         return None
     selector = entry.get("file")
-    file_id = entry.get("file_id")
+    file_id = int(entry["file_id"]) if "file_id" in entry else None  # 5.0 passes the schema
     if isinstance(source, CivitaiRef) and source.file_id and file_id is None:
         file_id = source.file_id
     canonical = json.dumps({"kind": kind.value, **entry}, sort_keys=True, separators=(",", ":"))

@@ -67,7 +67,8 @@ CIVITAI_FORMS: Final = (
 
 
 def parse_civitai(value: int | str) -> CivitaiRef:
-    if isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        # 4384.0 passes the schema's "integer" (JSON Schema counts whole floats), not this.
         raise ValueError(f"expected a Civitai reference, got {value!r}; allowed: {CIVITAI_FORMS}")
     if isinstance(value, int):
         if value <= 0:
