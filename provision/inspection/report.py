@@ -54,15 +54,19 @@ class FileReport:
         }
 
 
-def inspect_file(path: Path) -> FileReport:
+def inspect_file(path: Path, *, name: str | None = None) -> FileReport:
     """Classify `path`. Odd content gives kind "unknown" with evidence; InspectionError is raised
-    only when the file cannot be read or its header is corrupt, truncated or absurd."""
+    only when the file cannot be read or its header is corrupt, truncated or absurd.
+
+    `name`: the name the file will have, when `path` is a partial download without one; its
+    extension is what WebUI (and torch) will go by.
+    """
     try:
         with path.open("rb") as fh:
             prefix = fh.read(_PREFIX_BYTES)
     except OSError as exc:
         raise InspectionError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    by_name = file_format(path.name)
+    by_name = file_format(name or path.name)
     # Order matters: a safetensors length can start with 0x80 (a header of 640 bytes), a
     # pickle's PROTO opcode; the '{' at byte 8 settles it. A zip is always a torch file here.
     if prefix.startswith(b"PK\x03\x04"):

@@ -8,7 +8,13 @@ With `name:` the same entry locks and syncs inside the models root.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import struct
+import threading
+from collections.abc import Iterator
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -113,3 +119,51 @@ def test_url_whose_decoded_name_is_a_path_is_refused_from_the_manifest(
         out.stderr
     )
     assert not (tmp_path / "manifests" / "models.lock.json").exists()
+
+
+@pytest.fixture
+def plain_http(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    folder = tmp_path / "www"
+    folder.mkdir()
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Quiet, directory=str(folder)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", folder
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_sync_gate_refuses_files_that_attack_the_reader(
+    cli: Cli, tmp_path: Path, plain_http: tuple[str, Path]
+) -> None:
+    """The locked bytes arrive intact, but they are hostile: nothing reaches a kind folder."""
+    base, www = plain_http
+    # A protocol-0 pickle (no PROTO opcode) calling os.system: used to pass as "not a model".
+    (www / "style.pt").write_bytes(b"cos\nsystem\n(S'touch /tmp/sdprov-pwned'\ntR.")
+    # A safetensors header length of 2^63: the lock cannot inspect it remotely, sync must.
+    (www / "absurd.safetensors").write_bytes(struct.pack("<Q", 1 << 63) + b"{}" + bytes(64))
+    manifest = tmp_path / "manifests" / "models.yaml"
+    sha = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in www.iterdir()}
+    manifest.write_text(
+        f"hypernetworks:\n  - url: {base}/style.pt\n    sha256: {sha['style.pt']}\n"
+        "    allow_pickle: true\n    base: sd1\n"
+        f"loras:\n  - url: {base}/absurd.safetensors\n    sha256: {sha['absurd.safetensors']}\n"
+        "    base: sd1\n"
+    )
+    cli.run("lock")
+    root = tmp_path / "models"
+    out = cli.run("sync", "--models-root", str(root), check=1)
+    assert "hypernetworks/style.pt: refused, even with allow_pickle" in out.stderr
+    assert "os.system" in out.stderr or "posix.system" in out.stderr
+    assert "header claims 9223372036854775808 bytes" in out.stderr
+    placed = [p for p in root.rglob("*") if p.is_file() and ".sdprov" not in p.parts]
+    assert placed == []
+    assert not Path("/tmp/sdprov-pwned").exists()
