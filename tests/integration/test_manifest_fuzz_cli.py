@@ -72,7 +72,7 @@ def test_fuzzed_manifests_through_the_cli(doc: dict[str, Any], bend: str) -> Non
 
 
 @pytest.mark.slow
-@settings(max_examples=40, **_CLI_SETTINGS)
+@settings(max_examples=15, **_CLI_SETTINGS)
 @given(doc=mutated_manifest(), bend=st.sampled_from(sorted(TEXT_BENDS)))
 def test_many_fuzzed_manifests_through_the_cli(doc: dict[str, Any], bend: str) -> None:
     run_one(TEXT_BENDS[bend](_render(doc)).encode("utf-8", "surrogatepass"))
