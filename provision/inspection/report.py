@@ -7,6 +7,7 @@ safetensors JSON header, or the pickle that describes a torch file's tensors.
 
 from __future__ import annotations
 
+import pickletools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ _PREFIX_BYTES: Final = 16
 # First bytes that make a `.safetensors` name a lie worth reporting rather than a corrupt
 # header: a pickle's PROTO opcode, or text (an HTML error page, a JSON API error).
 _NOT_SAFETENSORS: Final = (b"\x80", b"<", b"{", b"[")
+_PICKLE_OPCODES: Final = frozenset(op.code.encode("latin-1") for op in pickletools.opcodes)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -52,15 +54,19 @@ class FileReport:
         }
 
 
-def inspect_file(path: Path) -> FileReport:
+def inspect_file(path: Path, *, name: str | None = None) -> FileReport:
     """Classify `path`. Odd content gives kind "unknown" with evidence; InspectionError is raised
-    only when the file cannot be read or its header is corrupt, truncated or absurd."""
+    only when the file cannot be read or its header is corrupt, truncated or absurd.
+
+    `name`: the name the file will have, when `path` is a partial download without one; its
+    extension is what WebUI (and torch) will go by.
+    """
     try:
         with path.open("rb") as fh:
             prefix = fh.read(_PREFIX_BYTES)
     except OSError as exc:
         raise InspectionError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    by_name = file_format(path.name)
+    by_name = file_format(name or path.name)
     # Order matters: a safetensors length can start with 0x80 (a header of 640 bytes), a
     # pickle's PROTO opcode; the '{' at byte 8 settles it. A zip is always a torch file here.
     if prefix.startswith(b"PK\x03\x04"):
@@ -71,7 +77,12 @@ def inspect_file(path: Path) -> FileReport:
         header = safetensors.read_header(path)
         fmt, tensors, metadata = FileFormat.SAFETENSORS, header.tensors, header.metadata
         note = f"safetensors header: {len(tensors)} tensors, {header.header_bytes} bytes read"
-    elif prefix.startswith(b"\x80"):
+    elif prefix.startswith(b"\x80") or (
+        # Protocol 0 and 1 pickles have no PROTO opcode (`cos\nsystem\n(S'…'` is one). torch
+        # unpickles any file with a pickle name, so one that starts with an opcode is read,
+        # and scanned, as the pickle it is.
+        by_name == FileFormat.PICKLE and prefix[:1] in _PICKLE_OPCODES
+    ):
         fmt, tensors, metadata, note = FileFormat.PICKLE, *_read_pickle(path)
     else:
         return _not_a_model(path, prefix)

@@ -20,6 +20,9 @@ from provision.inspection.model import TensorInfo
 # The safetensors library itself refuses headers above 100 MB; real headers are well under
 # 1 MB even for Flux checkpoints (a few thousand tensors).
 MAX_HEADER_BYTES: Final = 100 * 1024 * 1024
+# Real files hold at most a few thousand tensors (a Flux checkpoint with its text encoders:
+# ~2,000); the cap bounds the memory and time a header of millions of tiny entries would cost.
+MAX_TENSORS: Final = 50_000
 _LENGTH_BYTES: Final = 8
 
 
@@ -64,10 +67,19 @@ def read_header(path: Path) -> SafetensorsHeader:
 
 
 def _parse(path: Path, raw: bytes, *, data_bytes: int) -> SafetensorsHeader:
+    # Every tensor entry is one JSON object: counting braces first bounds what parsing builds.
+    if (objects := raw.count(b"{")) > MAX_TENSORS + 2:
+        raise InspectionError(
+            f"{path}: safetensors header holds {objects} JSON objects, more than the "
+            f"{MAX_TENSORS} tensors any model has; the file is corrupt or hostile"
+        )
     try:
         doc = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InspectionError(f"{path}: safetensors header is not valid JSON ({exc})") from exc
+    except RecursionError as exc:
+        raise InspectionError(f"{path}: safetensors header is absurdly deeply nested") from exc
+    except ValueError as exc:  # bad UTF-8, bad JSON, a number of thousands of digits
+        detail = str(exc)[:200]
+        raise InspectionError(f"{path}: safetensors header is not valid JSON ({detail})") from exc
     if not isinstance(doc, dict):
         raise InspectionError(f"{path}: safetensors header is not a JSON object")
     metadata: dict[str, str] = {}

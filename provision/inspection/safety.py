@@ -77,6 +77,16 @@ def scan_pickle(path: Path) -> PickleVerdict:
         result = scan_file_path(str(path))
     except OSError as exc:
         raise InspectionError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    except Exception as exc:
+        # picklescan itself can fail on hostile input (a first pickle holding a 20,000-digit
+        # integer makes its own error message raise). A file it cannot scan is not safe.
+        log.debug("picklescan failed on %s", path, exc_info=True)
+        return PickleVerdict(
+            safe=False,
+            imports=(),
+            message=f"{path.name}: unsafe pickle: the scanner could not read it "
+            f"({type(exc).__name__})",
+        )
     found = sorted({(g.module, g.name) for g in result.globals})
     imports = tuple(f"{module}.{name}" for module, name in found)
     forbidden = [f"{module}.{name}" for module, name in found if (module, name) not in SAFE_GLOBALS]

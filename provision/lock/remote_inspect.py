@@ -36,7 +36,8 @@ def inspect_remote(
     if len(head) < 8 + length:
         head += read_range(source, ctx, what, len(head), 8 + length - 1)
     with tempfile.TemporaryDirectory(prefix="sdprov-header-") as tmp:
-        sparse = Path(tmp) / Path(resolved.file_name).name
+        # A fixed name: the server's own may be too long, hold NUL or a path (lock.names).
+        sparse = Path(tmp) / "header.safetensors"
         with sparse.open("wb") as fh:
             fh.write(head[: 8 + length])
             fh.truncate(resolved.size)  # tensors' offsets must fit the real size

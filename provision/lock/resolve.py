@@ -30,6 +30,7 @@ from provision.kinds import (
     accepts,
     file_format,
 )
+from provision.lock import names
 from provision.lock.lockfile import LockEntry, Lockfile
 from provision.lock.remote_inspect import inspect_remote
 from provision.manifest.parse import Manifest, ModelSpec
@@ -257,6 +258,9 @@ def _to_entry(
         return None
     stem = spec.name.removesuffix(ext) if spec.name else source_name.stem
     path = spec.folder() / f"{stem}{ext}"
+    if message := names.target_problem(path, resolved, named=spec.name is not None):
+        problem(message)
+        return None
     # The family the file's tensors declare wins over the source's label; a `base:` in the
     # manifest wins over both (the user knows better, e.g. a merge our rules misread).
     file_family = _family_of(report)

@@ -20,6 +20,12 @@ from typing import TYPE_CHECKING, Any, Final
 
 from provision.errors import Location, ManifestError, ManifestProblem
 from provision.kinds import KIND_SECTIONS, NAMED_BY_BASENAME, SECTION_KINDS, Family, Kind
+from provision.manifest.filenames import (
+    name_problem,
+    path_problem,
+    source_name_problem,
+    subfolder_problem,
+)
 from provision.manifest.refs import (
     CivitaiRef,
     HfRef,
@@ -37,6 +43,8 @@ if TYPE_CHECKING:
 DEFAULT_MANIFEST: Final = Path("manifests/models.yaml")
 SOURCE_KEYS: Final = ("civitai", "hf", "url")
 BASE_CHECK_MODES: Final = ("error", "warn", "off")
+# ~20,000 entries. PyYAML reads about 1 MB/s; past this a file is a mistake or an attack.
+MAX_MANIFEST_BYTES: Final = 2 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -95,14 +103,21 @@ def manifest_schema() -> dict[str, Any]:
 
 def load_manifest(path: Path) -> Manifest:
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_MANIFEST_BYTES + 1)  # not all of /dev/zero
     except FileNotFoundError as exc:
         problem = ManifestProblem(Location(str(path), 1, 1), "manifest not found")
         raise ManifestError([problem]) from exc
+    except OSError as exc:  # a directory, no permission
+        message = f"cannot read the manifest: {exc.strerror or exc}"
+        raise ManifestError([ManifestProblem(Location(str(path), 1, 1), message)]) from exc
     return parse_manifest(raw, str(path))
 
 
 def parse_manifest(raw: bytes, file: str) -> Manifest:
+    if len(raw) > MAX_MANIFEST_BYTES:
+        message = f"the manifest is over {MAX_MANIFEST_BYTES} bytes; a manifest is a few KB"
+        raise ManifestError([ManifestProblem(Location(file, 1, 1), message)])
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -282,15 +297,19 @@ def _to_spec(
     if isinstance(source, CivitaiRef) and source.file_id and conflicting_file_id:
         fail("file_id", f"conflicts with the file id {source.file_id} in the reference")
     name = entry.get("name")
-    if name is not None and (message := _bad_name(name)):
+    if name is not None and (message := name_problem(name)):
         fail("name", message)
+    if name is None and (message := source_name_problem(source)):
+        fail(next(k for k in SOURCE_KEYS if k in entry), message)
     subfolder = entry.get("subfolder")
-    if subfolder is not None and (message := _bad_subfolder(subfolder)):
+    if subfolder is not None and (message := subfolder_problem(subfolder)):
         fail("subfolder", message)
+    elif message := path_problem(kind, subfolder, name if isinstance(name, str) else None):
+        fail("subfolder" if subfolder else "name", message)
     if len(problems) > count_before or source is None:
         return None
     selector = entry.get("file")
-    file_id = entry.get("file_id")
+    file_id = int(entry["file_id"]) if "file_id" in entry else None  # 5.0 passes the schema
     if isinstance(source, CivitaiRef) and source.file_id and file_id is None:
         file_id = source.file_id
     canonical = json.dumps({"kind": kind.value, **entry}, sort_keys=True, separators=(",", ":"))
@@ -308,25 +327,6 @@ def _to_spec(
         location=positions.of(path),
         digest=hashlib.sha256(canonical.encode()).hexdigest(),
     )
-
-
-def _bad_name(name: str) -> str | None:
-    if "/" in name or "\\" in name:
-        return f"{name!r} must be a file name, not a path (use `subfolder:` for folders)"
-    if name in (".", "..") or name.startswith("."):
-        return f"{name!r} would be hidden or leave the folder; use a plain file name"
-    if any(ord(c) < 32 for c in name) or ":" in name:
-        return f"{name!r} contains characters not allowed in a file name"
-    return None
-
-
-def _bad_subfolder(subfolder: str) -> str | None:
-    if subfolder.startswith("/") or "\\" in subfolder or ":" in subfolder:
-        return f"{subfolder!r} must be a relative path with '/' separators"
-    parts = [p for p in subfolder.split("/") if p]
-    if not parts or any(p in (".", "..") or p.startswith(".") for p in parts):
-        return f"{subfolder!r} would escape the models folder or be hidden; use plain folder names"
-    return None
 
 
 def _collisions(specs: list[ModelSpec]) -> list[ManifestProblem]:

@@ -67,7 +67,8 @@ CIVITAI_FORMS: Final = (
 
 
 def parse_civitai(value: int | str) -> CivitaiRef:
-    if isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        # 4384.0 passes the schema's "integer" (JSON Schema counts whole floats), not this.
         raise ValueError(f"expected a Civitai reference, got {value!r}; allowed: {CIVITAI_FORMS}")
     if isinstance(value, int):
         if value <= 0:
@@ -142,6 +143,8 @@ def parse_hf(value: str) -> HfRef:
         )
     if any(p in (".", "..") for p in parts):
         raise ValueError(f"{value!r}: '.' and '..' are not allowed in a Hugging Face path")
+    if "\\" in text or any(ord(c) < 32 or ord(c) == 127 for c in text):
+        raise ValueError(f"{value!r}: backslashes and control characters are not allowed")
     return HfRef(repo="/".join(parts[:2]), path="/".join(parts[2:]), revision=revision)
 
 

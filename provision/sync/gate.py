@@ -19,7 +19,8 @@ log = logging.getLogger(__name__)
 
 
 def check_before_place(entry: LockEntry, path: Path) -> None:
-    report = inspect_file(path)
+    # `path` is the partial download (no extension): judge it by the name it will have.
+    report = inspect_file(path, name=entry.path)
     if report.format == "pickle":
         if not entry.allow_pickle:
             raise InspectionError(
