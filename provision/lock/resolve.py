@@ -22,12 +22,13 @@ from provision.errors import (
 )
 from provision.inspection import FileReport, describe_report
 from provision.kinds import NAMED_BY_BASENAME, PICKLE_EXTENSIONS, Family, Kind, file_format
-from provision.lock.lockfile import LockEntry, Lockfile
+from provision.lock.lockfile import CivitaiScan, Inspected, LockEntry, Lockfile
 from provision.lock.remote_inspect import inspect_remote
 from provision.manifest.parse import Manifest, ModelSpec
 from provision.manifest.refs import CivitaiRef, HfRef, UrlRef
 from provision.net.failures import as_sdprov_error
 from provision.sources import ResolvedFile, SourceContext, civitai, huggingface, url
+from provision.sources.locked import RawFields
 from provision.sources.registry import byte_source
 
 # Lock-time compatibility check hook (see provision.inspection): returns problems as text.
@@ -226,7 +227,7 @@ def _to_entry(
     if resolved.declared_kind is not None and resolved.declared_kind is not spec.kind:
         problem(
             f"the source says this is a {resolved.declared_kind.value} "
-            f"({resolved.source.get('model_type')}), but it is listed under "
+            f"({getattr(resolved.source, 'model_type', None)}), but it is listed under "
             f"`{spec.kind.section}`; move it to `{resolved.declared_kind.section}`"
         )
     if spec.sha256 is not None and spec.sha256 != resolved.sha256:
@@ -252,16 +253,7 @@ def _to_entry(
     # manifest wins over both (the user knows better, e.g. a merge our rules misread).
     file_family = _family_of(report)
     base = spec.base or file_family or resolved.base
-    extra = dict(resolved.extra)
-    if spec.base:
-        extra["base_declared"] = True
-    if report is not None:
-        extra["inspected"] = {
-            "kind": report.kind,
-            "variant": report.variant,
-            "family": report.family,
-            "flags": list(report.flags),
-        }
+    details = _details(resolved, spec.label)
     return LockEntry(
         name=stem,
         kind=spec.kind,
@@ -274,8 +266,26 @@ def _to_entry(
         entry_digest=spec.digest,
         allow_pickle=spec.allow_pickle,
         base_model=resolved.base_model,
-        extra=extra,
+        base_declared=spec.base is not None,
+        autov2=details.opt_str("autov2"),
+        trained_words=details.opt_str_list("trained_words"),
+        civitai_scan=CivitaiScan.from_fields(scan)
+        if (scan := details.opt_object("civitai_scan"))
+        else None,
+        inspected=None
+        if report is None
+        else Inspected(
+            kind=report.kind,
+            variant=report.variant,
+            family=report.family,
+            flags=tuple(report.flags),
+        ),
     )
+
+
+def _details(resolved: ResolvedFile, label: str) -> RawFields:
+    """The source's extra facts (AutoV2, trained words, scans), checked like a lock entry's."""
+    return RawFields(resolved.extra, f"{label}: what the source reported")
 
 
 def _family_of(report: FileReport | None) -> Family | None:
