@@ -3,25 +3,28 @@ checkpoint of the manifest. The rule lives in provision.inspection; this adapts 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from provision.inspection import CompatEntry, check_compatibility
 from provision.lock.lockfile import LockEntry
-from provision.manifest.parse import Manifest, ModelSpec
+from provision.manifest.parse import ModelSpec
 
 
-def compat_check(manifest: Manifest, entries: list[LockEntry]) -> list[tuple[ModelSpec, str]]:
-    specs = {s.digest: s for s in manifest.specs}
+def compat_check(pairs: Sequence[tuple[ModelSpec, LockEntry]]) -> list[tuple[ModelSpec, str]]:
+    """Problems keyed by the entry's own position: names (and even digests) are not unique."""
     compat = [
         CompatEntry(
-            name=e.name,
-            kind=e.kind,
-            family=e.base,
-            base_model_label=e.base_model,
-            declared_base=specs[e.entry_digest].base,
+            name=entry.name,
+            kind=entry.kind,
+            family=entry.base,
+            base_model_label=entry.base_model,
+            declared_base=spec.base,
         )
-        for e in entries
+        for spec, entry in pairs
     ]
-    by_name = {e.name: e for e in entries}
+    # Identity, not equality: two entries with the same name and family compare equal.
+    position = {id(c): i for i, c in enumerate(compat)}
     return [
-        (specs[by_name[p.entry.name].entry_digest], f"{p.message}; {p.hint}")
+        (pairs[position[id(p.entry)]][0], f"{p.message}; {p.hint}")
         for p in check_compatibility(compat)
     ]

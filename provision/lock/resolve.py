@@ -32,7 +32,7 @@ from provision.sources.locked import RawFields
 from provision.sources.registry import byte_source
 
 # Lock-time compatibility check hook (see provision.inspection): returns problems as text.
-CompatCheck = Callable[[Manifest, list[LockEntry]], list[tuple[ModelSpec, str]]]
+CompatCheck = Callable[[list[tuple[ModelSpec, LockEntry]]], list[tuple[ModelSpec, str]]]
 
 
 @dataclass(slots=True, kw_only=True)
@@ -91,7 +91,9 @@ def lock_manifest(
     problems.extend(_path_collisions(manifest, entries))
     warnings: list[str] = []
     if not problems and compat_check is not None and manifest.base_check != "off":
-        for spec, message in compat_check(manifest, entries):
+        # Without problems every spec produced its entry, in manifest order.
+        pairs = list(zip(manifest.specs, entries, strict=True))
+        for spec, message in compat_check(pairs):
             if manifest.base_check == "warn":
                 warnings.append(f"{spec.location}: {message}")
             else:

@@ -79,7 +79,10 @@ class RawFields:
     def unknown(self, known: frozenset[str]) -> None:
         extra = sorted(set(self.raw) - known)
         if extra:
-            self.fail(extra[0], "unknown field")
+            where = self.prefix.rstrip(".") or "(entry)"
+            self._fail_at(
+                where, f"unknown field {_show(extra[0])} (known: {', '.join(sorted(known))})"
+            )
 
 
 def _kind(value: object) -> str:
