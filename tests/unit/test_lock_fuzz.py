@@ -62,7 +62,7 @@ VALID: dict[str, Any] = {
                 "revision": "main",
                 "commit": "f" * 40,
             },
-        },  # fmt: skip
+        },
         {
             "name": "anime_3",
             "kind": "hypernetwork",
@@ -82,7 +82,7 @@ json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=8),
     lambda inner: (
         st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
-    ),  # fmt: skip
+    ),
     max_leaves=6,
 )
 
