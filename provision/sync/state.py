@@ -29,6 +29,11 @@ CACHEDIR_TAG: Final = (
 )
 
 
+def lease_path(root: Path) -> Path:
+    """The writer lease of a models root; take it before reading the state to change it."""
+    return root / STATE_DIR / "lease"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Placed:
     sha256: str
@@ -47,7 +52,7 @@ class State:
         self.dir = root / STATE_DIR
         self.file = self.dir / "state.json"
         self.partial_dir = self.dir / "partial"
-        self.lease_file = self.dir / "lease"
+        self.lease_file = lease_path(root)
         self._lock = threading.Lock()
         self.placed: dict[str, Placed] = self._load()
 
