@@ -24,6 +24,7 @@ from provision.lock.lockfile import LockEntry
 from provision.net.failures import as_sdprov_error
 from provision.sources import SourceContext
 from provision.sources.registry import byte_source
+from provision.sync.classify import symlink_on_path
 from provision.sync.download import (
     Cancelled,
     DownloadJob,
@@ -271,8 +272,9 @@ def _remove(action: Action, root: Path, state: State, result: SyncResult) -> Non
     target = root / action.path
     placed = state.placed.get(action.path)
     stat = stat_or_none(target)
-    # Re-check right before deleting: only the exact file we placed goes.
-    if placed is not None and stat is not None and placed.matches(stat):
+    # Re-check right before deleting: only the exact file we placed goes, never through a link.
+    unlinked = symlink_on_path(root, action.path) is None
+    if placed is not None and stat is not None and unlinked and placed.matches(stat):
         target.unlink()
         result.removed.append(action.path)
         _prune_empty_dirs(target.parent, root)
