@@ -1,6 +1,6 @@
 """`status --verify` hashing: one thread vs the pool, on files in /dev/shm (no disk noise).
 
-    python -m bench.verify_bench [--files 4] [--mib 128] [--runs 3]
+python -m bench.verify_bench [--files 4] [--mib 128] [--runs 3]
 """
 
 from __future__ import annotations
