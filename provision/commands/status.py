@@ -30,6 +30,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="files the lock does not list are not drift (a shared folder with personal models)",
     )
+    parser.add_argument(
+        "--verify",
+        action="store_true",
+        help="re-hash every placed file instead of trusting its recorded size and mtime "
+        "(finds bit rot on a NAS; reads every model once)",
+    )
     add_webui(parser, action="compare with what it lists (read-only: no refresh)")
     add_json(parser)
     parser.set_defaults(func=run)
@@ -37,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace, console: Console) -> int:
     source = load_lock_source(args, allow_stale=True)
-    rows = status_rows(source.lock, args.models_root)
+    rows = status_rows(source.lock, args.models_root, verify=args.verify)
     drift_kinds = DRIFT - ({Condition.EXTRA} if args.allow_extra else set())
     drift = [r for r in rows if r.condition in drift_kinds]
     webui: dict[str, tuple[str, str]] = {}

@@ -14,13 +14,13 @@ from provision.commands.common import (
     webui_auth,
 )
 from provision.console import Console, human_bytes, make_progress
-from provision.errors import UsageError
+from provision.errors import SdprovError, UsageError
 from provision.lock.lockfile import Lockfile
 from provision.sources import SourceContext
 from provision.sync.apply import PlaceCheck, apply
 from provision.sync.lease import DEFAULT_TTL, Lease
 from provision.sync.plan import Act, Plan, plan
-from provision.sync.state import State
+from provision.sync.state import State, lease_path
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -41,6 +41,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="SECONDS",
         help="wait this long for another sync on the same root to finish (default: fail at once)",
     )
+    parser.add_argument(
+        "--prune",
+        action="store_true",
+        help="allow a sync that removes all, or more than half, of the models sdprov placed",
+    )
     add_webui(parser, action="rescan after the sync, then check that it lists every model")
     add_json(parser)
     parser.set_defaults(func=run)
@@ -52,14 +57,16 @@ def run(args: argparse.Namespace, console: Console) -> int:
     source = load_lock_source(args)
     root: Path = args.models_root
     root.mkdir(parents=True, exist_ok=True)
-    state = State(root)
     if args.dry_run:
-        sync_plan = plan(source.lock, root, state)
+        # Read-only: the state is replaced atomically, so reading it without the lease is safe.
+        sync_plan = plan(source.lock, root, State(root))
         _print_plan(console, sync_plan)
+        guard = _mass_removal(console, sync_plan, root, args.prune, dry_run=True)
         if args.json:
             console.emit_json(
                 {
                     "dry_run": True,
+                    "mass_removal": guard,
                     "actions": [
                         {"action": a.act.value, "path": a.path, "origin": a.origin}
                         for a in sync_plan.actions
@@ -67,10 +74,21 @@ def run(args: argparse.Namespace, console: Console) -> int:
                 }
             )
         return 0
-    with Lease(state.lease_file, ttl=DEFAULT_TTL, wait=args.lease_wait) as lease:
+    with Lease(lease_path(root), ttl=DEFAULT_TTL, wait=args.lease_wait) as lease:
+        # Read the state only now: another sync may have placed files while we waited.
+        state = State(root)
         sync_plan = plan(source.lock, root, state)
         if not args.quiet:
             _print_plan(console, sync_plan)
+        if _mass_removal(console, sync_plan, root, args.prune, dry_run=False):
+            if args.quiet:
+                _print_plan(console, sync_plan)
+            raise SdprovError(
+                f"stopped: this sync would remove {len(sync_plan.of(Act.REMOVE))} of the "
+                f"{sync_plan.placed_count} models sdprov placed in {root}; nothing was changed",
+                hint="check the manifest and lock (an empty or wrong manifest does this); "
+                "if the removals are intended, run again with --prune",
+            )
         result = apply(
             sync_plan,
             root=root,
@@ -135,6 +153,21 @@ def _print_plan(console: Console, sync_plan: Plan) -> None:
         f"{len(sync_plan.of(Act.VERIFY))} to verify, {len(sync_plan.of(Act.MOVE))} to move, "
         f"{len(sync_plan.of(Act.REMOVE))} to remove, {len(sync_plan.of(Act.KEEP))} unchanged"
     )
+
+
+def _mass_removal(
+    console: Console, sync_plan: Plan, root: Path, prune: bool, *, dry_run: bool
+) -> bool:
+    """True when the plan removes all, or more than half, of what sdprov placed, unpruned."""
+    if prune or not sync_plan.mass_removal:
+        return False
+    if dry_run:
+        console.warn(
+            f"this sync would remove {len(sync_plan.of(Act.REMOVE))} of the "
+            f"{sync_plan.placed_count} models sdprov placed in {root}; a real sync stops "
+            "here unless given --prune"
+        )
+    return True
 
 
 def _place_check() -> PlaceCheck:

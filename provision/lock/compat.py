@@ -5,32 +5,31 @@ model must have its text encoders and VAE (provision.lock.parts). This adapts lo
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from provision.inspection import CompatEntry, check_compatibility
 from provision.lock.lockfile import LockEntry
 from provision.lock.parts import PartEntry, check_required_parts
-from provision.manifest.parse import Manifest, ModelSpec
+from provision.manifest.parse import ModelSpec
 
 
-def compat_check(manifest: Manifest, entries: list[LockEntry]) -> list[tuple[ModelSpec, str]]:
-    specs = {s.digest: s for s in manifest.specs}
+def compat_check(pairs: Sequence[tuple[ModelSpec, LockEntry]]) -> list[tuple[ModelSpec, str]]:
+    """Problems keyed by the entry's own position: names (and even digests) are not unique."""
     compat = [
         CompatEntry(
-            name=e.name,
-            kind=e.kind,
-            family=e.base,
-            base_model_label=e.base_model,
-            declared_base=specs[e.entry_digest].base,
+            name=entry.name,
+            kind=entry.kind,
+            family=entry.base,
+            base_model_label=entry.base_model,
+            declared_base=spec.base,
         )
-        for e in entries
+        for spec, entry in pairs
     ]
-    by_name = {e.name: e for e in entries}
+    # Identity, not equality: two entries with the same name and family compare equal.
+    position = {id(c): i for i, c in enumerate(compat)}
     problems = [
-        (specs[by_name[p.entry.name].entry_digest], f"{p.message}; {p.hint}")
+        (pairs[position[id(p.entry)]][0], f"{p.message}; {p.hint}")
         for p in check_compatibility(compat)
     ]
-    pairs = [(specs[e.entry_digest], e) for e in entries]
     return problems + parts_check(pairs)
 
 
@@ -42,14 +41,14 @@ def parts_check(pairs: Sequence[tuple[ModelSpec, LockEntry]]) -> list[tuple[Mode
 
 
 def _part_entry(position: int, entry: LockEntry) -> PartEntry:
-    # What the file's own header said at lock; the typed lock names this `entry.inspected`.
-    inspected: dict[str, Any] = entry.extra.get("inspected") or {}
+    # What the file's own header said at lock (None: not a safetensors file).
+    inspected = entry.inspected
     return PartEntry(
         position=position,
         name=entry.name,
         kind=entry.kind,
         family=entry.base,
-        inspected_kind=inspected.get("kind"),
-        variant=inspected.get("variant"),
-        flags=frozenset(inspected.get("flags") or ()),
+        inspected_kind=inspected.kind if inspected else None,
+        variant=inspected.variant if inspected else None,
+        flags=frozenset(inspected.flags) if inspected else frozenset(),
     )

@@ -23,7 +23,7 @@ def target_problem(path: PurePosixPath, resolved: ResolvedFile, *, named: bool) 
     `named`: the manifest gave `name:`, so the server's file name only supplied the extension.
     """
     if not named and (problem := file_name_problem(resolved.file_name)):
-        source = resolved.source.get("type", "the source")
+        source = resolved.source.type
         return (
             f"the file name the {source} source sent is unusable: {problem}; "
             "give the entry a `name:` in the manifest"

@@ -31,16 +31,17 @@ from provision.kinds import (
     file_format,
 )
 from provision.lock import names
-from provision.lock.lockfile import LockEntry, Lockfile
+from provision.lock.lockfile import CivitaiScan, Inspected, LockEntry, Lockfile
 from provision.lock.remote_inspect import inspect_remote
 from provision.manifest.parse import Manifest, ModelSpec
 from provision.manifest.refs import CivitaiRef, HfRef, UrlRef
 from provision.net.failures import as_sdprov_error
 from provision.sources import ResolvedFile, SourceContext, civitai, huggingface, url
+from provision.sources.locked import RawFields
 from provision.sources.registry import byte_source
 
 # Lock-time compatibility check hook (see provision.inspection): returns problems as text.
-CompatCheck = Callable[[Manifest, list[LockEntry]], list[tuple[ModelSpec, str]]]
+CompatCheck = Callable[[list[tuple[ModelSpec, LockEntry]]], list[tuple[ModelSpec, str]]]
 
 
 @dataclass(slots=True, kw_only=True)
@@ -99,7 +100,9 @@ def lock_manifest(
     problems.extend(_path_collisions(manifest, entries))
     warnings: list[str] = []
     if not problems and compat_check is not None and manifest.base_check != "off":
-        for spec, message in compat_check(manifest, entries):
+        # Without problems every spec produced its entry, in manifest order.
+        pairs = list(zip(manifest.specs, entries, strict=True))
+        for spec, message in compat_check(pairs):
             if manifest.base_check == "warn":
                 warnings.append(f"{spec.location}: {message}")
             else:
@@ -236,7 +239,7 @@ def _to_entry(
     if declared is not None and declared not in (spec.kind, *DECLARED_ALSO.get(spec.kind, ())):
         problem(
             f"the source says this is a {declared.value} "
-            f"({resolved.source.get('model_type')}), but it is listed under "
+            f"({getattr(resolved.source, 'model_type', None)}), but it is listed under "
             f"`{spec.kind.section}`; move it to `{declared.section}`"
         )
     if spec.sha256 is not None and spec.sha256 != resolved.sha256:
@@ -265,16 +268,7 @@ def _to_entry(
     # manifest wins over both (the user knows better, e.g. a merge our rules misread).
     file_family = _family_of(report)
     base = spec.base or file_family or resolved.base
-    extra = dict(resolved.extra)
-    if spec.base:
-        extra["base_declared"] = True
-    if report is not None:
-        extra["inspected"] = {
-            "kind": report.kind,
-            "variant": report.variant,
-            "family": report.family,
-            "flags": list(report.flags),
-        }
+    details = _details(resolved, spec.label)
     return LockEntry(
         name=stem,
         kind=spec.kind,
@@ -287,8 +281,26 @@ def _to_entry(
         entry_digest=spec.digest,
         allow_pickle=spec.allow_pickle,
         base_model=resolved.base_model,
-        extra=extra,
+        base_declared=spec.base is not None,
+        autov2=details.opt_str("autov2"),
+        trained_words=details.opt_str_list("trained_words"),
+        civitai_scan=CivitaiScan.from_fields(scan)
+        if (scan := details.opt_object("civitai_scan"))
+        else None,
+        inspected=None
+        if report is None
+        else Inspected(
+            kind=report.kind,
+            variant=report.variant,
+            family=report.family,
+            flags=tuple(report.flags),
+        ),
     )
+
+
+def _details(resolved: ResolvedFile, label: str) -> RawFields:
+    """The source's extra facts (AutoV2, trained words, scans), checked like a lock entry's."""
+    return RawFields(resolved.extra, f"{label}: what the source reported")
 
 
 def _family_of(report: FileReport | None) -> Family | None:

@@ -10,7 +10,7 @@ import os
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import httpx
 
@@ -19,6 +19,9 @@ from provision.kinds import Family, Kind
 from provision.net.config import Timeouts, check_proxy_env
 from provision.net.http import RetryPolicy, make_client
 from provision.net.transfer import RawResponse
+
+if TYPE_CHECKING:
+    from provision.sources.locked import LockedSource
 
 DEFAULT_CIVITAI_URL: Final = "https://civitai.com"
 DEFAULT_HF_ENDPOINT: Final = "https://huggingface.co"
@@ -33,7 +36,7 @@ class ResolvedFile:
     sha256: str
     base: Family
     base_model: str | None
-    source: dict[str, Any]
+    source: LockedSource
     declared_kind: Kind | None = None  # the kind the source labels it with, when it says
     extra: dict[str, Any] = field(default_factory=dict)
     head: bytes = b""  # the file's first bytes, when resolving already fetched them

@@ -38,6 +38,7 @@ from provision.net.http import (
 )
 from provision.net.transfer import RawResponse, open_stream
 from provision.sources import ResolvedFile, SourceContext, range_header
+from provision.sources.locked import CivitaiSource
 from provision.sources.peek import peek
 
 # Civitai ModelType → the kind folder it belongs in (LyCORIS is `LoCon`).
@@ -196,20 +197,19 @@ def resolve(
     if family is Family.OTHER and ref.air_ecosystem in AIR_ECOSYSTEMS:
         family = AIR_ECOSYSTEMS[ref.air_ecosystem]
     hashes = chosen.get("hashes") or {}
-    source: dict[str, Any] = {
-        "type": "civitai",
-        "model_id": model_id,
-        "version_id": version_id,
-        "file_id": int(chosen["id"]),
-        "air": version.get("air")
+    source = CivitaiSource(
+        model_id=model_id,
+        version_id=version_id,
+        file_id=int(chosen["id"]),
+        air=version.get("air")
         or f"urn:air:{ref.air_ecosystem or 'other'}:{model_type.lower()}:civitai:"
         f"{model_id}@{version_id}",
-        "base_model": base_model,
-        "model_type": model_type,
-        "model_name": model_info.get("name"),
-        "version_name": version.get("name"),
-        "file_name": chosen.get("name"),
-    }
+        base_model=base_model,
+        model_type=model_type,
+        model_name=model_info.get("name"),
+        version_name=version.get("name"),
+        file_name=chosen.get("name"),
+    )
     extra: dict[str, Any] = {}
     if hashes.get("AutoV2"):
         extra["autov2"] = str(hashes["AutoV2"]).lower()

@@ -14,7 +14,7 @@ import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 import httpx
 
@@ -32,6 +32,7 @@ from provision.net.http import (
 )
 from provision.net.transfer import RawResponse, open_stream
 from provision.sources import ByteSource, ResolvedFile, SourceContext, range_header
+from provision.sources.locked import HfSource
 
 _SHA256: Final = re.compile(r"^[0-9a-f]{64}$")
 AUTH_HINT: Final = "set HF_TOKEN to a token from huggingface.co/settings/tokens"
@@ -97,13 +98,7 @@ def resolve(
         raise SourceError(f"{what}: the endpoint did not give a commit (X-Repo-Commit)")
     linked = _strip_etag(headers.get("X-Linked-Etag", ""))
     size_header = headers.get("X-Linked-Size") or headers.get("Content-Length", "")
-    source: dict[str, Any] = {
-        "type": "hf",
-        "repo": ref.repo,
-        "path": ref.path,
-        "revision": ref.revision or "main",
-        "commit": commit,
-    }
+    source = HfSource(repo=ref.repo, path=ref.path, revision=ref.revision or "main", commit=commit)
     if _SHA256.match(linked) and size_header.isdigit():
         sha, size = linked, int(size_header)
     else:

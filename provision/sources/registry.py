@@ -2,33 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-from provision.errors import SdprovError
 from provision.sources import ByteSource, SourceContext
 from provision.sources.civitai import CivitaiBytes
 from provision.sources.huggingface import HfBytes
+from provision.sources.locked import CivitaiSource, HfSource, LockedSource, UrlSource
 from provision.sources.url import UrlBytes
 
 
-def byte_source(source: Mapping[str, Any], ctx: SourceContext, what: str) -> ByteSource:
-    kind = source.get("type")
-    if kind == "civitai":
+def byte_source(source: LockedSource, ctx: SourceContext, what: str) -> ByteSource:
+    # The lock reader already refused unknown types, so the dispatch is exhaustive.
+    if isinstance(source, CivitaiSource):
         return CivitaiBytes(
-            ctx=ctx,
-            version_id=int(source["version_id"]),
-            file_id=int(source["file_id"]),
-            what=what,
+            ctx=ctx, version_id=source.version_id, file_id=source.file_id, what=what
         )
-    if kind == "hf":
-        return HfBytes(
-            ctx=ctx,
-            repo=str(source["repo"]),
-            commit=str(source["commit"]),
-            path=str(source["path"]),
-            what=what,
-        )
-    if kind == "url":
-        return UrlBytes(url=str(source["url"]), what=what)
-    raise SdprovError(f"{what}: unknown source type {kind!r} in the lock")
+    if isinstance(source, HfSource):
+        return HfBytes(ctx=ctx, repo=source.repo, commit=source.commit, path=source.path, what=what)
+    assert isinstance(source, UrlSource)
+    return UrlBytes(url=source.url, what=what)

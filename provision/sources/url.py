@@ -22,6 +22,7 @@ from provision.net.http import (
 from provision.net.transfer import RawResponse, open_stream
 from provision.sources import ResolvedFile, SourceContext, range_header
 from provision.sources.huggingface import hash_remote
+from provision.sources.locked import UrlSource
 
 
 def error_for(response: ResponseLike, what: str) -> SdprovError:
@@ -79,5 +80,5 @@ def resolve(
         sha256=sha256,
         base=base or Family.OTHER,
         base_model=None,
-        source={"type": "url", "url": ref.url},
+        source=UrlSource(url=ref.url),
     )

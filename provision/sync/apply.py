@@ -24,6 +24,7 @@ from provision.lock.lockfile import LockEntry
 from provision.net.failures import as_sdprov_error
 from provision.sources import SourceContext
 from provision.sources.registry import byte_source
+from provision.sync.classify import symlink_on_path
 from provision.sync.download import (
     Cancelled,
     DownloadJob,
@@ -34,7 +35,7 @@ from provision.sync.download import (
 )
 from provision.sync.lease import Lease
 from provision.sync.plan import Act, Action, Plan, stat_or_none
-from provision.sync.state import State
+from provision.sync.state import State, crash_point
 
 log = logging.getLogger(__name__)
 
@@ -209,6 +210,7 @@ def _move(action: Action, root: Path, state: State, result: SyncResult) -> None:
     target = root / action.path
     target.parent.mkdir(parents=True, exist_ok=True)
     (root / action.origin).replace(target)
+    crash_point("moved")
     state.record(action.path, action.entry.sha256)
     state.forget(action.origin)
     result.moved.append(action.path)
@@ -248,6 +250,7 @@ def _materialise(
         if cancel.is_set():  # Ctrl-C: the lease may already be released; never place now
             raise Cancelled(entry.path, entry.size)
         lease.check()  # never place after another writer took the root over
+        crash_point("verified")
         if place_check is not None:
             place_check(entry, partial)
 
@@ -271,9 +274,11 @@ def _remove(action: Action, root: Path, state: State, result: SyncResult) -> Non
     target = root / action.path
     placed = state.placed.get(action.path)
     stat = stat_or_none(target)
-    # Re-check right before deleting: only the exact file we placed goes.
-    if placed is not None and stat is not None and placed.matches(stat):
+    # Re-check right before deleting: only the exact file we placed goes, never through a link.
+    unlinked = symlink_on_path(root, action.path) is None
+    if placed is not None and stat is not None and unlinked and placed.matches(stat):
         target.unlink()
+        crash_point("removed")
         result.removed.append(action.path)
         _prune_empty_dirs(target.parent, root)
     state.forget(action.path)

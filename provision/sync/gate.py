@@ -37,6 +37,6 @@ def check_before_place(entry: LockEntry, path: Path) -> None:
             )
     # A `base:` the user declared overrides what the source says; trust it over our guess
     # of the family too, but never over the kind.
-    family = Family.OTHER if entry.extra.get("base_declared") else entry.base
+    family = Family.OTHER if entry.base_declared else entry.base
     check_placement(report, kind=entry.kind, family=family, name=entry.path)
     log.debug("%s: %s", entry.path, "; ".join(report.evidence[:2]))

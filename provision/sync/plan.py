@@ -10,8 +10,10 @@ import enum
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 from provision.lock.lockfile import LockEntry, Lockfile
+from provision.sync.classify import Classification, EntryClass, Found, Leaving, classify
 from provision.sync.state import State
 
 
@@ -45,6 +47,13 @@ class Action:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Plan:
     actions: tuple[Action, ...]
+    placed_count: int = 0  # files sdprov had placed (state records) when planning
+
+    @property
+    def mass_removal(self) -> bool:
+        """Removing every model sdprov placed, or more than half of them: ask for --prune."""
+        removing = len(self.of(Act.REMOVE))
+        return removing > 0 and 2 * removing > self.placed_count
 
     def of(self, *acts: Act) -> list[Action]:
         return [a for a in self.actions if a.act in acts]
@@ -66,53 +75,48 @@ def stat_or_none(path: Path) -> os.stat_result | None:
 
 
 def plan(lock: Lockfile, root: Path, state: State) -> Plan:
+    return plan_from(classify(lock, root, state))
+
+
+def plan_from(found: Classification) -> Plan:
     actions: list[Action] = []
-    locked = lock.by_path()
-    # Placed files that left the lock, intact: candidates to move instead of re-downloading.
-    leaving: dict[str, list[str]] = {}  # sha256 -> placed paths leaving the lock
-    for path, placed in sorted(state.placed.items()):
-        if path in locked:
-            continue
-        stat = stat_or_none(root / path)
-        if stat is None:
-            actions.append(Action(act=Act.FORGET, path=path, reason="already gone"))
-        elif not placed.matches(stat):
+    for leaving in found.leaving:
+        if leaving.leaving is not Leaving.INTACT:
             actions.append(
-                Action(
-                    act=Act.FORGET,
-                    path=path,
-                    reason="changed since sdprov placed it; left in place",
-                )
+                Action(act=Act.FORGET, path=leaving.path, reason=_FORGET_REASONS[leaving.leaving])
             )
-        else:
-            leaving.setdefault(placed.sha256, []).append(path)
-    moved_from: set[str] = set()
-    for entry in sorted(lock.models, key=lambda m: m.sort_key):
-        actions.append(_plan_entry(entry, root, state, leaving, moved_from))
-    for path in sorted({p for paths in leaving.values() for p in paths} - moved_from):
-        actions.append(Action(act=Act.REMOVE, path=path, reason="no longer in the lock"))
-    return Plan(actions=tuple(actions))
+    actions.extend(_entry_action(c) for c in found.entries)
+    actions.extend(
+        Action(act=Act.REMOVE, path=c.path, reason="no longer in the lock") for c in found.to_remove
+    )
+    return Plan(actions=tuple(actions), placed_count=found.placed_count)
 
 
-def _plan_entry(
-    entry: LockEntry,
-    root: Path,
-    state: State,
-    leaving: dict[str, list[str]],
-    moved_from: set[str],
-) -> Action:
-    placed = state.placed.get(entry.path)
-    stat = stat_or_none(root / entry.path)
-    if stat is None:
-        for origin in leaving.get(entry.sha256, []):
-            if origin not in moved_from:
-                moved_from.add(origin)
-                return Action(act=Act.MOVE, path=entry.path, entry=entry, origin=origin)
-        return Action(act=Act.DOWNLOAD, path=entry.path, entry=entry, reason="missing")
-    if placed is not None and placed.sha256 == entry.sha256 and placed.matches(stat):
+_FORGET_REASONS: Final = {
+    Leaving.GONE: "already gone",
+    Leaving.CHANGED: "changed since sdprov placed it; left in place",
+    Leaving.SYMLINK: "a symlink is now on its path; left in place, not followed",
+}
+
+
+def _entry_action(c: EntryClass) -> Action:
+    entry, placed = c.entry, c.placed
+    if c.found is Found.OK:
         return Action(act=Act.KEEP, path=entry.path, entry=entry)
-    if stat.st_size == entry.size:
+    if c.found is Found.MISSING:
+        return Action(act=Act.DOWNLOAD, path=entry.path, entry=entry, reason="missing")
+    if c.found is Found.TO_MOVE:
+        return Action(act=Act.MOVE, path=entry.path, entry=entry, origin=c.origin)
+    if c.found is Found.UNVERIFIED:
         return Action(act=Act.VERIFY, path=entry.path, entry=entry, reason="hash the file there")
+    if c.found is Found.SYMLINK:
+        return Action(
+            act=Act.CONFLICT,
+            path=entry.path,
+            entry=entry,
+            reason=f"{c.symlink} is a symlink; sdprov does not write through symlinks in the "
+            "models root: replace it with a real folder or file",
+        )
     if placed is not None:
         reason = "lock changed" if placed.sha256 != entry.sha256 else "changed on disk"
         return Action(act=Act.DOWNLOAD, path=entry.path, entry=entry, reason=reason)
@@ -120,6 +124,6 @@ def _plan_entry(
         act=Act.CONFLICT,
         path=entry.path,
         entry=entry,
-        reason=f"a file sdprov did not place is there ({stat.st_size} bytes, locked "
+        reason=f"a file sdprov did not place is there ({c.size_on_disk} bytes, locked "
         f"{entry.size}); move it away or give the entry another `name:`",
     )

@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import os
+import signal
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,27 @@ CACHEDIR_TAG: Final = (
     "Signature: 8a477f597d28d172789f06886806bc55\n"
     "# This directory holds sdprov's state and partial downloads; backups may skip it.\n"
 )
+
+
+def crash_point(name: str) -> None:
+    """Test hook for the crash-safety suite: `SDPROV_CRASH_AT=name:n` kills this process with
+    SIGKILL the n-th time it reaches `name`. Inert (one environment lookup) unless set."""
+    spec = os.environ.get("SDPROV_CRASH_AT")
+    if not spec or spec.partition(":")[0] != name:
+        return
+    with _crash_lock:
+        _crash_counts[name] = _crash_counts.get(name, 0) + 1
+        if _crash_counts[name] >= int(spec.partition(":")[2] or 1):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+_crash_lock = threading.Lock()
+_crash_counts: dict[str, int] = {}
+
+
+def lease_path(root: Path) -> Path:
+    """The writer lease of a models root; take it before reading the state to change it."""
+    return root / STATE_DIR / "lease"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,7 +69,7 @@ class State:
         self.dir = root / STATE_DIR
         self.file = self.dir / "state.json"
         self.partial_dir = self.dir / "partial"
-        self.lease_file = self.dir / "lease"
+        self.lease_file = lease_path(root)
         self._lock = threading.Lock()
         self.placed: dict[str, Placed] = self._load()
 
@@ -81,6 +103,7 @@ class State:
     def record(self, path: str, sha256: str) -> Placed:
         stat = (self.root / path).stat()
         placed = Placed(sha256=sha256, size=stat.st_size, mtime_ns=stat.st_mtime_ns)
+        crash_point("placed")  # in place, not yet recorded: the next run hashes and adopts it
         with self._lock:
             self.placed[path] = placed
             self._save()
@@ -99,6 +122,7 @@ class State:
                 for p, r in sorted(self.placed.items())
             },
         }
+        crash_point("state-save")
         write_text_atomic(self.file, json.dumps(raw, indent=1, sort_keys=True) + "\n")
 
     def partial_path(self, sha256: str, path: str) -> Path:

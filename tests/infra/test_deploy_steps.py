@@ -19,6 +19,7 @@ from provision.cloudsync.handler import handler, result_path
 from provision.cloudsync.ready import NotReady
 from provision.kinds import Family, Kind
 from provision.lock.lockfile import LockEntry, Lockfile
+from provision.sources.locked import UrlSource
 from tests.infra.fc_server import FcState, Function, fc_server
 from tests.infra.mocks import import_alicloud
 
@@ -35,7 +36,7 @@ LOCK = Lockfile(
         LockEntry(
             name="base", kind=Kind.CHECKPOINT, path="Stable-diffusion/base.safetensors",
             size=1234, sha256="a" * 64, base=Family.SD1, format="safetensors",
-            source={"type": "url", "url": "http://127.0.0.1:9/base.safetensors"},
+            source=UrlSource(url="http://127.0.0.1:9/base.safetensors"),
             entry_digest="d" * 64,
         ),
     ),

@@ -44,6 +44,7 @@ from provision.infra.config import (  # noqa: E402
 from provision.infra.stack import build_stack  # noqa: E402
 from provision.kinds import Family, Kind  # noqa: E402
 from provision.lock.lockfile import LockEntry, Lockfile  # noqa: E402
+from provision.sources.locked import CivitaiSource  # noqa: E402
 
 PASSWORD = "webui-pass-Zq83"
 CIVITAI = "civitai-tok-Xy71"
@@ -60,7 +61,7 @@ def _entry(path: str, kind: Kind, sha: str) -> LockEntry:
     return LockEntry(
         name=Path(path).stem, kind=kind, path=path, size=1234, sha256=sha * 64,
         base=Family.SD1, format="safetensors",
-        source={"type": "civitai", "model_id": 1, "version_id": 2, "file_id": 3},
+        source=CivitaiSource(model_id=1, version_id=2, file_id=3, air="urn:air:sd1:lora:civitai:1@2"),
         entry_digest="d" * 64,
     )  # fmt: skip
 

@@ -14,6 +14,7 @@ from provision.manifest.refs import CivitaiRef, parse_hf
 from provision.net.http import RetryPolicy
 from provision.sources import ResolvedFile, SourceContext, huggingface
 from provision.sources import civitai as civitai_source
+from provision.sources.locked import CivitaiSource, HfSource
 from tests.fakes import CivitaiServer, FakeFile, FakeModel, FakeVersion, HfServer
 from tests.integration.catalog import MANIFEST, build
 from tests.integration.conftest import HF_TOKEN, TOKEN, Cli
@@ -38,7 +39,9 @@ def test_hf_lfs_file_locks_commit_sha_and_size(hf: HfServer) -> None:
     resolved = _resolve_hf(hf, "org/vae/dir/v.safetensors")
     assert resolved.sha256 == hashlib.sha256(data).hexdigest()
     assert resolved.size == 5000
-    assert resolved.source["commit"] == commit and resolved.source["revision"] == "main"
+    assert resolved.source == HfSource(
+        repo="org/vae", path="dir/v.safetensors", revision="main", commit=commit
+    )
     head = [r for r in hf.requests if r.method == "HEAD"]
     assert head and all(r.headers.get("authorization") == f"Bearer {HF_TOKEN}" for r in head)
     assert not [r for r in hf.requests if r.host == "cdn"]  # metadata came from the HEAD alone
@@ -128,7 +131,11 @@ def test_civitai_primary_file_exact_size_and_family(
     civitai: CivitaiServer, model: FakeModel
 ) -> None:
     resolved = _resolve_civitai(civitai, CivitaiRef(model_id=5))
-    assert resolved.source["file_id"] == 501 and resolved.size == 3000
+    assert (
+        isinstance(resolved.source, CivitaiSource)
+        and resolved.source.file_id == 501
+        and resolved.size == 3000
+    )
     assert resolved.base is Family.SDXL and resolved.base_model == "Illustrious"
     assert resolved.declared_kind is Kind.CHECKPOINT
 
@@ -139,7 +146,11 @@ def test_civitai_selector_and_file_id(civitai: CivitaiServer, model: FakeModel) 
         CivitaiRef(version_id=50),
         selector={"format": "PickleTensor", "size": None, "fp": None},
     )
-    assert chosen.source["file_id"] == 502 and chosen.size == 2000
+    assert (
+        isinstance(chosen.source, CivitaiSource)
+        and chosen.source.file_id == 502
+        and chosen.size == 2000
+    )
     assert (
         _resolve_civitai(civitai, CivitaiRef(version_id=50), file_id=502).file_name == "m_full.ckpt"
     )

@@ -24,6 +24,7 @@ from provision.sources import SourceContext
 from provision.sources import huggingface as hf
 from provision.sources import url as url_source
 from provision.sources.civitai import CivitaiApi, CivitaiBytes
+from provision.sources.locked import HfSource
 from provision.sources.registry import byte_source
 from provision.webui.client import WebuiClient
 from tests.fakes.origins import Answer, Origins
@@ -139,7 +140,7 @@ def _civitai_bytes(o: Origins) -> None:
 
 
 def _hf_bytes(o: Origins) -> None:
-    entry = {"type": "hf", "repo": "o/r", "commit": COMMIT, "path": "f.bin"}
+    entry = HfSource(repo="o/r", path="f.bin", revision="main", commit=COMMIT)
     source = byte_source(entry, _ctx(o), "m")
     _read(lambda: source.open(0))
 

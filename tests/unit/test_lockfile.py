@@ -7,6 +7,7 @@ import pytest
 from provision.errors import LockfileError
 from provision.kinds import Family, Kind
 from provision.lock.lockfile import LockEntry, Lockfile, check_relative_path, lock_path_for
+from provision.sources.locked import CivitaiSource
 
 
 def _entry(path: str, kind: Kind = Kind.LORA) -> LockEntry:
@@ -18,14 +19,16 @@ def _entry(path: str, kind: Kind = Kind.LORA) -> LockEntry:
         sha256="a" * 64,
         base=Family.SD1,
         format="safetensors",
-        source={"type": "civitai", "model_id": 1, "version_id": 2, "file_id": 3},
+        source=CivitaiSource(
+            model_id=1, version_id=2, file_id=3, air="urn:air:sd1:lora:civitai:1@2"
+        ),
         entry_digest="d" * 64,
     )
 
 
 def test_render_is_sorted_and_roundtrips(tmp_path: Path) -> None:
     lock = Lockfile(
-        manifest_sha256="m" * 64,
+        manifest_sha256="f" * 64,
         models=(_entry("Lora/b.safetensors"), _entry("Stable-diffusion/a.safetensors",
                 Kind.CHECKPOINT), _entry("Lora/a.safetensors")),
     )  # fmt: skip

@@ -11,6 +11,7 @@ from typing import Any
 
 from provision.kinds import Family, Kind
 from provision.lock.lockfile import LockEntry, Lockfile
+from provision.sources.locked import UrlSource
 
 _ELEMENT = {"F16": 2, "F32": 4}
 
@@ -103,14 +104,14 @@ def entry_for(models_root: Path, path: str, kind: Kind, *, base: Family = Family
         sha256=hashlib.sha256(data).hexdigest(),
         base=base,
         format="safetensors" if path.endswith(".safetensors") else "pickle",
-        source={"type": "url", "url": f"https://example.org/{Path(path).name}"},
+        source=UrlSource(url=f"https://example.org/{Path(path).name}"),
         entry_digest="d" * 64,
         allow_pickle=not path.endswith(".safetensors"),
     )
 
 
 def lock_of(*entries: LockEntry) -> Lockfile:
-    return Lockfile(manifest_sha256="m" * 64, models=tuple(entries))
+    return Lockfile(manifest_sha256="f" * 64, models=tuple(entries))
 
 
 def standard_set(models_root: Path) -> Lockfile:
