@@ -157,9 +157,16 @@ def run_sync(
         lock_path = Path(tmp) / "models.lock.json"
         lock_path.write_text(lock_text, encoding="utf-8")
         common = ["--lock", str(lock_path), "--models-root", models_root]
-        proc = _cli(["sync", *common, "--json"], environ)
+        prune = ["--prune"] if environ.get("SDPROV_SYNC_PRUNE") == "1" else []
+        proc = _cli(["sync", *common, *prune, "--json"], environ)
         if proc.returncode != 0:
             message = proc.stderr.strip() or proc.stdout.strip() or f"exit {proc.returncode}"
+            if "--prune" in message and not prune:
+                # The mass-removal guard stopped the sync: in a stack, the switch is config.
+                message += (
+                    "\n  in a stack: `pulumi config set sdprov:prune true` for this deploy, "
+                    "then set it back"
+                )
             raise SyncError(_scrub(message, environ))
         report = _json_or_text(proc.stdout, environ)
         seed_argv = ["webui", "seed-cache", *common, "--data-dir", data_dir, "--json"]

@@ -106,6 +106,7 @@ class StackConfig:
     registry_password: pulumi.Output[str]
     # sync
     sync_timeout_seconds: int
+    prune: bool  # let the cloud sync remove more than half of the placed models
     fc_endpoint: str | None
     lock_bucket: str | None
     credentials_profile: str | None  # alicloud:profile, for the deploy host's FC calls
@@ -273,6 +274,7 @@ def read_config(
         registry_user=cfg.get("registryUser") or None,
         registry_password=cfg.get_secret("registryPassword") or pulumi.Output.secret(""),
         sync_timeout_seconds=_count(cfg, "syncTimeoutSeconds", 3 * 3600, 60),
+        prune=bool(cfg.get_bool("prune")),
         fc_endpoint=cfg.get("fcEndpoint"),
         lock_bucket=cfg.get("lockBucket"),
         credentials_profile=provider.get("profile") or None,

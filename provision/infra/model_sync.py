@@ -52,6 +52,7 @@ class ModelSyncArgs:
     lock_bucket: str | None = None
     webui_urls: pulumi.Input[str] = ""  # ECS: WebUI base URLs to refresh after a sync
     webui_auth: pulumi.Input[str] = ""  # ECS: `user:password` for those refresh calls
+    prune: bool = False  # `sdprov sync --prune`: the mass-removal guard is lifted
 
 
 class SyncRunProvider(pulumi.dynamic.ResourceProvider):
@@ -228,6 +229,7 @@ class ModelSync(pulumi.ComponentResource):
                     "SDPROV_WEBUI_AUTH": str(v[3]),
                     "SDPROV_MODELS_ROOT": MODELS_ROOT,
                     "SDPROV_DATA_DIR": DATA_DIR,
+                    "SDPROV_SYNC_PRUNE": "1" if args.prune else "0",
                 }
             )
         )

@@ -113,6 +113,7 @@ def _sync(
             lock_digest=lock.digest,
             model_count=len(lock.models),
             timeout_seconds=cfg.sync_timeout_seconds,
+            prune=cfg.prune,
             fc=base.fc,
             ready_timeout_seconds=cfg.ready_timeout_seconds,
             lock_bucket=cfg.lock_bucket,

@@ -125,6 +125,26 @@ def test_a_failed_sync_raises_its_own_message_without_the_token(
     assert not (Path(env["SDPROV_MODELS_ROOT"]) / ckpt["path"]).exists()  # never placed
 
 
+def test_a_lock_that_drops_most_models_stops_at_the_guard_unless_the_stack_prunes(
+    lock_bytes: bytes, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handler(lock_bytes, None)
+    lock = json.loads(lock_bytes)
+    root = Path(env["SDPROV_MODELS_ROOT"])
+    kept = lock["models"][:1]
+    smaller = json.dumps({**lock, "models": kept}).encode()
+    with pytest.raises(SyncError) as info:
+        handler(smaller, None)
+    assert "sdprov:prune" in str(info.value)
+    assert all((root / m["path"]).is_file() for m in lock["models"])  # nothing removed
+
+    monkeypatch.setenv("SDPROV_SYNC_PRUNE", "1")
+    result = json.loads(handler(smaller, None))
+    assert result["sync"]["ok"] is True
+    assert sorted(result["sync"]["removed"]) == sorted(m["path"] for m in lock["models"][1:])
+    assert (root / kept[0]["path"]).is_file()
+
+
 def test_a_payload_that_is_not_a_lock_is_refused_before_any_io(env: dict[str, str]) -> None:
     with pytest.raises(SyncError, match="not JSON"):
         handler(b"<html>", None)

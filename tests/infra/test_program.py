@@ -89,7 +89,7 @@ def _config(target: Target, **changes: Any) -> StackConfig:
         provisioned_instances=1, max_instances=1, trigger_auth=TriggerAuth.ANONYMOUS,
         public_url=True, ready_timeout_seconds=1800,
         ecs_instance_type="ecs.gn7i-c8g1.2xlarge", ecs_image_id="ubuntu_22_04_gpu",
-        ecs_egress=EcsEgress.PUBLIC_IP, allowed_cidr=None, sync_timeout_seconds=600,
+        ecs_egress=EcsEgress.PUBLIC_IP, allowed_cidr=None, sync_timeout_seconds=600, prune=False,
         registry_user=None, registry_password=pulumi.Output.secret(""),
         fc_endpoint=None, lock_bucket=None, credentials_profile=None, webui_user="admin",
         webui_password=pulumi.Output.secret(PASSWORD),
