@@ -43,6 +43,7 @@ COMMAND_MODULES: Final[tuple[str, ...]] = (
     "provision.commands.status",
     "provision.commands.inspect",
     "provision.commands.webui",
+    "provision.commands.mirror",
 )
 INTERRUPTED: Final = 130
 

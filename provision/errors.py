@@ -175,6 +175,10 @@ class SizeMismatch(DownloadError):
         )
 
 
+class MirrorError(SdprovError):
+    """The OSS mirror refused or failed a request (access, missing bucket, network)."""
+
+
 class LeaseHeld(SdprovError):
     """Another sdprov process is writing to the same models root."""
 

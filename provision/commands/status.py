@@ -12,6 +12,7 @@ from provision.commands.common import (
     load_lock_source,
     webui_auth,
 )
+from provision.commands.mirror import add_mirror, check_mirror
 from provision.console import Console
 from provision.sync.status import DRIFT, Condition, status_rows
 
@@ -37,6 +38,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "(finds bit rot on a NAS; reads every model once)",
     )
     add_webui(parser, action="compare with what it lists (read-only: no refresh)")
+    add_mirror(parser, help="also report which locked files this OSS mirror lacks")
     add_json(parser)
     parser.set_defaults(func=run)
 
@@ -54,6 +56,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
             webui[web.path] = (web.webui.value, web.detail)
             if web.webui.is_problem:
                 drift.append(next(r for r in rows if r.path == web.path))
+    mirror = check_mirror(source.lock, args.mirror) if args.mirror else None
     if args.json:
         models = []
         for row in rows:
@@ -68,6 +71,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
                 "drift": bool(drift) or source.stale,
                 "models": models,
             }
+            | ({"mirror": mirror.to_json()} if mirror is not None else {})
         )
     else:
         if source.stale:
@@ -87,6 +91,12 @@ def run(args: argparse.Namespace, console: Console) -> int:
             )
         counts = {c: sum(1 for r in rows if r.condition is c) for c in Condition}
         console.info(", ".join(f"{n} {c.value}" for c, n in counts.items() if n) or "empty")
-    if args.check and (drift or source.stale):
+        if mirror is not None:
+            for path in mirror.lacking:
+                console.info(f"{'no-mirror':<10} {path}")
+            console.info(
+                f"mirror {mirror.mirror}: {mirror.present} present, {len(mirror.lacking)} lacking"
+            )
+    if args.check and (drift or source.stale or (mirror is not None and mirror.lacking)):
         return 1
     return 0

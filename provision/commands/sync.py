@@ -13,6 +13,7 @@ from provision.commands.common import (
     load_lock_source,
     webui_auth,
 )
+from provision.commands.mirror import add_mirror, mirror_hook
 from provision.console import Console, human_bytes, make_progress
 from provision.errors import SdprovError, UsageError
 from provision.lock.lockfile import Lockfile
@@ -47,6 +48,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="allow a sync that removes all, or more than half, of the models sdprov placed",
     )
     add_webui(parser, action="rescan after the sync, then check that it lists every model")
+    add_mirror(parser, help="take each file from this OSS mirror first; its source only if absent")
     add_json(parser)
     parser.set_defaults(func=run)
 
@@ -74,6 +76,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
                 }
             )
         return 0
+    wrap_source, mirror_use = mirror_hook(args.mirror)
     with Lease(lease_path(root), ttl=DEFAULT_TTL, wait=args.lease_wait) as lease:
         # Read the state only now: another sync may have placed files while we waited.
         state = State(root)
@@ -98,6 +101,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
             jobs=args.jobs,
             progress=make_progress(console, quiet=args.quiet),
             place_check=_place_check(),
+            wrap_source=wrap_source,
         )
     summary = (
         f"{len(result.downloaded)} downloaded, {len(result.adopted)} adopted, "
@@ -108,6 +112,12 @@ def run(args: argparse.Namespace, console: Console) -> int:
         console.warn(f"{path}: changed since sdprov placed it; left in place and no longer tracked")
     webui_ok = True
     report: dict[str, object] = {"models_root": str(root), "lock_digest": source.lock.digest}
+    if mirror_use is not None:
+        report["mirror"] = mirror_use.to_json()
+        console.info(
+            f"mirror {mirror_use.mirror}: {len(mirror_use.from_mirror)} from the mirror, "
+            f"{len(mirror_use.from_source)} from their sources (not in the mirror)"
+        )
     if args.webui:
         webui_ok, report["webui"] = _tell_webui(args, console, source.lock, root)
     if args.json:

@@ -22,7 +22,7 @@ from provision.errors import FileSystemError, SdprovError
 from provision.kinds import Kind
 from provision.lock.lockfile import LockEntry
 from provision.net.failures import as_sdprov_error
-from provision.sources import SourceContext
+from provision.sources import ByteSource, SourceContext
 from provision.sources.registry import byte_source
 from provision.sync.classify import symlink_on_path
 from provision.sync.download import (
@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 
 # Raise to refuse a verified file before it becomes visible (see provision.sync.gate).
 PlaceCheck = Callable[[LockEntry, Path], None]
+# Wraps an entry's own byte source, e.g. to read a mirror first (provision.mirror.source).
+WrapSource = Callable[[LockEntry, ByteSource], ByteSource]
 DISK_MARGIN: Final = 64 << 20
 
 
@@ -110,6 +112,7 @@ def apply(
     jobs: int = 4,
     progress: Progress | None = None,
     place_check: PlaceCheck | None = None,
+    wrap_source: WrapSource | None = None,
 ) -> SyncResult:
     sink: Progress = progress or SilentProgress()
     result = SyncResult()
@@ -134,7 +137,9 @@ def apply(
             work,
             result,
             jobs,
-            lambda a, cancel: _materialise(a, root, state, ctx, lease, sink, place_check, cancel),
+            lambda a, cancel: _materialise(
+                a, root, state, ctx, lease, sink, place_check, cancel, wrap_source
+            ),
             sink,
         )
     finally:
@@ -225,6 +230,7 @@ def _materialise(
     sink: Progress,
     place_check: PlaceCheck | None,
     cancel: threading.Event,
+    wrap_source: WrapSource | None = None,
 ) -> str:
     entry = action.entry
     assert entry is not None
@@ -254,13 +260,14 @@ def _materialise(
         if place_check is not None:
             place_check(entry, partial)
 
+    source = byte_source(entry.source, ctx, entry.path)
     job = DownloadJob(
         key=entry.path,
         dest=dest,
         partial=state.partial_path(entry.sha256, entry.path),
         size=entry.size,
         sha256=entry.sha256,
-        source=byte_source(entry.source, ctx, entry.path),
+        source=wrap_source(entry, source) if wrap_source is not None else source,
         before_place=check_before_place,
         cancel=cancel,
         source_type=entry.source_type,

@@ -408,6 +408,12 @@ class FakeHandler(http.server.BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._dispatch()
 
+    def do_PUT(self) -> None:
+        self._dispatch()
+
+    def do_DELETE(self) -> None:
+        self._dispatch()
+
     # ----------------------------------------------------------------- dispatch
 
     def _dispatch(self) -> None:

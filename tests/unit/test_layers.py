@@ -24,6 +24,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"sources"}),
     frozenset({"lock"}),
     frozenset({"sync"}),
+    frozenset({"mirror"}),
     frozenset({"webui"}),
     frozenset({"cloudsync"}),
     frozenset({"commands"}),
