@@ -16,6 +16,7 @@ import pulumi
 
 from provision.errors import InfraConfigError
 from provision.infra.gpu import check_gpu_size
+from provision.infra.mirror_config import MirrorConfig, read_pulumi_config
 
 NAMESPACE: Final = "sdprov"
 E = TypeVar("E", bound=enum.StrEnum)
@@ -115,6 +116,7 @@ class StackConfig:
     webui_password: pulumi.Output[str]
     civitai_token: pulumi.Output[str]
     hf_token: pulumi.Output[str]
+    mirror: MirrorConfig | None = None  # `sdprov:mirror` (provision.infra.mirror)
 
     @property
     def lock_path(self) -> Path:
@@ -282,4 +284,5 @@ def read_config(
         webui_password=cfg.require_secret("webuiPassword"),
         civitai_token=cfg.require_secret("civitaiToken"),
         hf_token=cfg.require_secret("hfToken"),
+        mirror=read_pulumi_config(cfg, region_name),
     )

@@ -15,7 +15,8 @@ environment, so WebUI instances roll only after the sync succeeded.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import pulumi
@@ -53,6 +54,7 @@ class ModelSyncArgs:
     webui_urls: pulumi.Input[str] = ""  # ECS: WebUI base URLs to refresh after a sync
     webui_auth: pulumi.Input[str] = ""  # ECS: `user:password` for those refresh calls
     prune: bool = False  # `sdprov sync --prune`: the mass-removal guard is lifted
+    mirror_env: Mapping[str, str] = field(default_factory=dict)  # provision.infra.mirror
 
 
 class SyncRunProvider(pulumi.dynamic.ResourceProvider):
@@ -230,6 +232,7 @@ class ModelSync(pulumi.ComponentResource):
                     "SDPROV_MODELS_ROOT": MODELS_ROOT,
                     "SDPROV_DATA_DIR": DATA_DIR,
                     "SDPROV_SYNC_PRUNE": "1" if args.prune else "0",
+                    **args.mirror_env,
                 }
             )
         )

@@ -12,6 +12,7 @@ from provision.infra.fc_access import FcAccess
 from provision.infra.fc_placement import FunctionPlacement
 from provision.infra.function_role import FunctionRole, FunctionRoleArgs
 from provision.infra.log_store import LogStore, LogStoreArgs
+from provision.infra.mirror import ModelMirror, ModelMirrorArgs
 from provision.infra.model_store import ModelStore, ModelStoreArgs
 from provision.infra.model_sync import ModelSync, ModelSyncArgs
 from provision.infra.network import Network, NetworkArgs
@@ -58,6 +59,14 @@ def _base(cfg: StackConfig, service_role: list[pulumi.Resource]) -> _Base:
         "functions",
         FunctionRoleArgs(name_prefix=p, log_project=logs.project_name, lock_bucket=cfg.lock_bucket),
     )
+    mirror = None
+    if cfg.mirror is not None:
+        mirror = ModelMirror(
+            "mirror",
+            ModelMirrorArgs(
+                name_prefix=p, region=cfg.region, config=cfg.mirror, role_name=role.role_name
+            ),
+        )
     store = ModelStore(
         "models",
         ModelStoreArgs(name_prefix=p, storage_type=cfg.nas_storage_type,
@@ -123,6 +132,7 @@ def _sync(
             webui_auth=(
                 cfg.webui_password.apply(lambda pw: f"{cfg.webui_user}:{pw}") if instance else ""
             ),
+            mirror_env=mirror.sync_env if mirror is not None else {},
         ),
     )
 

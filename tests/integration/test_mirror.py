@@ -7,6 +7,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -43,7 +44,9 @@ def run(cli: Cli, *args: str, check: int | None = 0) -> tuple[int, str, str]:
     return result.code, result.stdout, result.stderr
 
 
-def locked(cli: Cli, tmp_path: Path, civitai: CivitaiServer, hf: HfServer) -> tuple[Catalog, dict]:
+def locked(
+    cli: Cli, tmp_path: Path, civitai: CivitaiServer, hf: HfServer
+) -> tuple[Catalog, dict[str, Any]]:
     catalog = build(tmp_path, civitai, hf)
     (tmp_path / "manifests" / "models.yaml").write_text(MANIFEST)
     cli.run("lock")
@@ -239,7 +242,7 @@ def test_credentials_missing_or_refused_are_clear_errors_without_secrets(
 ) -> None:
     locked(mcli, tmp_path, civitai, hf)
     bare = {k: v for k, v in mcli.env.items() if not k.startswith("ALIBABA_CLOUD_ACCESS_KEY")}
-    code, _, err = run(Cli(mcli.cwd, bare), "mirror", "push", "--mirror", MIRROR, check=2)
+    _, _, err = run(Cli(mcli.cwd, bare), "mirror", "push", "--mirror", MIRROR, check=2)
     assert "no Alibaba Cloud credentials" in err and "ALIBABA_CLOUD_ACCESS_KEY_ID" in err
 
     wrong = mcli.env | {"ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAI5tSomeoneElse"}
