@@ -134,3 +134,26 @@ def test_config_is_checked() -> None:
     assert transfer_type("us-west-1", "cn-hangzhou") == "oss_acc"
     assert transfer_type("cn-beijing", "cn-hangzhou") == "internal"
     assert transfer_type("cn-hongkong", "ap-southeast-1") == "internal"
+
+
+def test_stack_config_reads_the_mirror_object() -> None:
+    import pulumi
+
+    from provision.infra.config import read_config
+
+    base = {
+        "sdprov:zoneId": "cn-hangzhou-h", "sdprov:webuiPassword": "x", "sdprov:civitaiToken": "",
+        "sdprov:hfToken": "",
+    }  # fmt: skip
+    try:
+        pulumi.runtime.set_all_config(
+            base | {"sdprov:mirror": json.dumps({"bucket": "team-models-hz", "prefix": "sd"})}
+        )
+        cfg = read_config(pulumi.Config("sdprov"), region="cn-hangzhou", stack="dev")
+        assert cfg.mirror == MirrorConfig(bucket="team-models-hz", prefix="sd")
+        pulumi.runtime.set_all_config(base)
+        assert (
+            read_config(pulumi.Config("sdprov"), region="cn-hangzhou", stack="dev").mirror is None
+        )
+    finally:
+        pulumi.runtime.set_all_config({})
