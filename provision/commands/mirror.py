@@ -81,6 +81,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help=f"where files fetched from their source wait for upload (default {DEFAULT_WORK_DIR})",
     )
     push_parser.add_argument("--dry-run", action="store_true", help="show what would move")
+    push_parser.add_argument(
+        "--verify",
+        action="store_true",
+        help="also read back and hash the objects already there; upload again any that differ",
+    )
     push_parser.add_argument("--jobs", type=int, default=4, help="parallel parts (default 4)")
     push_parser.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     add_json(push_parser)
@@ -95,12 +100,14 @@ def run_push(args: argparse.Namespace, console: Console) -> int:
     source = load_lock_source(args)
     store = open_mirror(args.mirror)
     ctx = SourceContext.from_env()
-    items = plan_push(store, source.lock.models, args.models_root)
+    items = plan_push(store, source.lock.models, args.models_root, verify=args.verify)
     missing = [i for i in items if not i.present]
     for item in missing:
         origin = "models root" if item.local is not None else "source"
+        verb = "replace" if item.damaged else "upload "
         console.info(
-            f"  upload  {item.entry.path} ({human_bytes(item.entry.size)}, from its {origin})"
+            f"  {verb} {item.entry.path} ({human_bytes(item.entry.size)}, from its {origin})"
+            + ("; the mirror object holds other bytes" if item.damaged else "")
         )
     total = sum(i.entry.size for i in missing)
     console.info(
@@ -146,6 +153,7 @@ def _dry_run_json(store: MirrorStore, items: list[PushItem]) -> dict[str, object
                 "key": i.key,
                 "size": i.entry.size,
                 "from": "models_root" if i.local is not None else "source",
+                "damaged": i.damaged,
             }
             for i in items
             if not i.present

@@ -9,6 +9,7 @@ upload a HEAD checks the object's size and recorded sha256.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import urllib.parse
@@ -22,6 +23,8 @@ from provision.errors import MirrorError, SdprovError
 from provision.lock.lockfile import LockEntry
 from provision.mirror.store import MirrorStore, RemoteObject
 from provision.mirror.upload import UploadOutcome, upload_file
+from provision.net.http import check_status
+from provision.net.transfer import open_stream
 from provision.sources import SourceContext
 from provision.sources.registry import byte_source
 from provision.sync.apply import Progress
@@ -59,6 +62,21 @@ class PushItem:
     key: str
     present: bool
     local: Path | None  # a models-root file of the right size (hashed before use)
+    damaged: bool = False  # present with the right size, but other bytes (--verify)
+
+
+def remote_sha256(store: MirrorStore, key: str) -> str:
+    """Read an object through a presigned GET and hash it (memory stays at 1 MiB)."""
+    digest = hashlib.sha256()
+    with open_stream(store.presign_get(key)) as response:
+        check_status(
+            response,
+            lambda r: MirrorError(f"{store.describe(key)}: HTTP {r.status_code} reading it back"),
+        )
+        buffer = memoryview(bytearray(1 << 20))
+        while n := response.readinto(buffer):
+            digest.update(buffer[:n])
+    return digest.hexdigest()
 
 
 def unique_by_sha(entries: Iterable[LockEntry]) -> list[LockEntry]:
@@ -84,16 +102,23 @@ def survey(
 
 
 def plan_push(
-    store: MirrorStore, entries: Iterable[LockEntry], models_root: Path | None
+    store: MirrorStore,
+    entries: Iterable[LockEntry],
+    models_root: Path | None,
+    *,
+    verify: bool = False,
 ) -> list[PushItem]:
+    """What to upload. With `verify`, present objects are read back and hashed too."""
     items = []
     for entry, present in survey(store, entries):
+        key = store.location.object_key(entry.sha256)
+        damaged = verify and present and remote_sha256(store, key) != entry.sha256
         local = None
         if models_root is not None:
             candidate = models_root / entry.path
             if candidate.is_file() and candidate.stat().st_size == entry.size:
                 local = candidate
-        items.append(PushItem(entry, store.location.object_key(entry.sha256), present, local))
+        items.append(PushItem(entry, key, present and not damaged, local, damaged))
     return items
 
 

@@ -18,9 +18,17 @@ import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from email.utils import formatdate
+from pathlib import Path
 from urllib.parse import unquote
 
-from tests.fakes.common import FakeHandler, FakeHosts, Faults, LoopbackServer, Recorded
+from tests.fakes.common import (
+    Content,
+    FakeHandler,
+    FakeHosts,
+    Faults,
+    LoopbackServer,
+    Recorded,
+)
 
 ACCESS_KEY_ID = "LTAI5tFakeMirrorKeyId"
 ACCESS_KEY_SECRET = "fake-mirror-secret-0123456789abcdef"
@@ -28,10 +36,14 @@ ACCESS_KEY_SECRET = "fake-mirror-secret-0123456789abcdef"
 
 @dataclass
 class StoredObject:
-    data: bytes
+    content: Content  # a Path when the server spools to disk (served with sendfile)
     metadata: dict[str, str]
     encryption: str | None
     acl: str | None = None
+
+    @property
+    def data(self) -> bytes:
+        return self.content.read_bytes() if isinstance(self.content, Path) else self.content
 
     @property
     def etag(self) -> str:
@@ -74,7 +86,10 @@ def _iso(ts: float) -> str:
 class OssServer(FakeHosts):
     """`with OssServer(buckets=("models",)) as oss:` then `SDPROV_OSS_ENDPOINT=oss.endpoint`."""
 
-    def __init__(self, *, buckets: tuple[str, ...] = ("sdprov-mirror",)) -> None:
+    def __init__(
+        self, *, buckets: tuple[str, ...] = ("sdprov-mirror",), spool: Path | None = None
+    ) -> None:
+        self.spool = spool  # completed objects go to files here (benchmarks: sendfile)
         self.faults = Faults()
         self.requests: list[Recorded] = []
         self.buckets = set(buckets)
@@ -94,7 +109,8 @@ class OssServer(FakeHosts):
     def corrupt(self, bucket: str, key: str) -> None:
         """Flip one byte of a stored object (same size: only a hash can tell)."""
         obj = self.objects[(bucket, key)]
-        obj.data = obj.data[:-1] + bytes([obj.data[-1] ^ 0xFF])
+        data = obj.data
+        obj.content = data[:-1] + bytes([data[-1] ^ 0xFF])
 
     def keys(self, bucket: str) -> list[str]:
         return sorted(k for b, k in self.objects if b == bucket)
@@ -177,7 +193,7 @@ class OssServer(FakeHosts):
         }
         if obj.encryption:
             headers["x-oss-server-side-encryption"] = obj.encryption
-        h.serve_content(obj.data, headers=headers)
+        h.serve_content(obj.content, headers=headers)
 
     def _put_object(self, h: FakeHandler, bucket: str, key: str) -> None:
         obj = StoredObject(
@@ -273,9 +289,13 @@ class OssServer(FakeHosts):
             self._error(h, 400, "InvalidPart", "One or more of the specified parts not found.")
             return
         data = b"".join(upload.parts[n] for n, _ in listed)
+        content: Content = data
+        if self.spool is not None:
+            content = self.spool / f"{upload_id}.object"
+            content.write_bytes(data)
         with self._lock:
             self.uploads.pop(upload_id, None)
-            self.objects[(bucket, key)] = StoredObject(data, upload.metadata, upload.encryption)
+            self.objects[(bucket, key)] = StoredObject(content, upload.metadata, upload.encryption)
         body = _xml(
             "CompleteMultipartUploadResult",
             [("Bucket", bucket), ("Key", key), ("ETag", _etag(data))],

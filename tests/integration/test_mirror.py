@@ -166,6 +166,16 @@ def test_mirror_object_with_wrong_bytes_is_refused_at_sync(
     assert list(result["failures"]) == [ckpt]
     assert sorted(result["downloaded"]) == sorted(set(by_path) - {ckpt})
 
+    # A plain push trusts key and size; --verify reads back, finds it and uploads it again.
+    _, out, _ = run(mcli, "mirror", "push", "--mirror", MIRROR, "--json")
+    assert json.loads(out)["uploaded"] == []
+    _, out, _ = run(mcli, "mirror", "push", "--mirror", MIRROR, "--verify", "--dry-run", "--json")
+    assert [(u["path"], u["damaged"]) for u in json.loads(out)["upload"]] == [(ckpt, True)]
+    _, out, _ = run(mcli, "mirror", "push", "--mirror", MIRROR, "--verify", "--json")
+    assert json.loads(out)["uploaded"] == [ckpt]
+    run(mcli, "sync", "--models-root", str(root), "--mirror", MIRROR)
+    assert hashlib.sha256((root / ckpt).read_bytes()).hexdigest() == by_path[ckpt]["sha256"]
+
 
 def test_a_civitai_model_gone_410_after_mirroring_still_syncs_from_the_mirror(
     mcli: Cli, oss: OssServer, civitai: CivitaiServer, hf: HfServer, tmp_path: Path
