@@ -87,7 +87,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="also read back and hash the objects already there; upload again any that differ",
     )
     push_parser.add_argument("--jobs", type=int, default=4, help="parallel parts (default 4)")
-    push_parser.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     add_json(push_parser)
     push_parser.set_defaults(func=run_push)
 

@@ -24,8 +24,8 @@ import pulumi_alicloud as alicloud
 
 from provision.infra.mirror_config import (
     MirrorConfig,
-    internal_endpoint,
     read_policy,
+    sync_env,
     transfer_type,
 )
 
@@ -69,11 +69,7 @@ class ModelMirror(pulumi.ComponentResource):
             self._seed(name, args, mirror)
         self.bucket = mirror
         self.url = cfg.url
-        self.sync_env = {
-            "SDPROV_MIRROR": cfg.url,
-            "SDPROV_OSS_ENDPOINT": internal_endpoint(args.region),
-            "OSS_REGION": args.region,
-        }
+        self.sync_env = sync_env(cfg, args.region)
         self.register_outputs({"bucket": self.bucket, "url": self.url})
 
     def _seed(self, name: str, args: ModelMirrorArgs, mirror: pulumi.Output[str]) -> None:

@@ -120,3 +120,12 @@ def transfer_type(source_region: str, destination_region: str) -> str:
         return region.startswith("cn-") and region != "cn-hongkong"
 
     return "oss_acc" if mainland(source_region) != mainland(destination_region) else "internal"
+
+
+def sync_env(config: MirrorConfig, region: str) -> dict[str, str]:
+    """What the sync function needs to read the mirror first, over the internal endpoint."""
+    return {
+        "SDPROV_MIRROR": config.url,
+        "SDPROV_OSS_ENDPOINT": internal_endpoint(region),
+        "OSS_REGION": region,
+    }

@@ -13,6 +13,7 @@ from provision.infra.fc_placement import FunctionPlacement
 from provision.infra.function_role import FunctionRole, FunctionRoleArgs
 from provision.infra.log_store import LogStore, LogStoreArgs
 from provision.infra.mirror import ModelMirror, ModelMirrorArgs
+from provision.infra.mirror_config import sync_env
 from provision.infra.model_store import ModelStore, ModelStoreArgs
 from provision.infra.model_sync import ModelSync, ModelSyncArgs
 from provision.infra.network import Network, NetworkArgs
@@ -59,14 +60,12 @@ def _base(cfg: StackConfig, service_role: list[pulumi.Resource]) -> _Base:
         "functions",
         FunctionRoleArgs(name_prefix=p, log_project=logs.project_name, lock_bucket=cfg.lock_bucket),
     )
-    mirror = None
-    if cfg.mirror is not None:
-        mirror = ModelMirror(
-            "mirror",
-            ModelMirrorArgs(
-                name_prefix=p, region=cfg.region, config=cfg.mirror, role_name=role.role_name
-            ),
+    mirror: list[pulumi.Resource] = []
+    if cfg.mirror is not None:  # the functions start once their role may read the mirror
+        args = ModelMirrorArgs(
+            name_prefix=p, region=cfg.region, config=cfg.mirror, role_name=role.role_name
         )
+        mirror.append(ModelMirror("mirror", args))
     store = ModelStore(
         "models",
         ModelStoreArgs(name_prefix=p, storage_type=cfg.nas_storage_type,
@@ -77,7 +76,7 @@ def _base(cfg: StackConfig, service_role: list[pulumi.Resource]) -> _Base:
         vpc_id=network.vpc_id, vswitch_id=network.vswitch_id,
         security_group_id=network.security_group_id, nas_server_addr=store.server_addr,
         log_project=logs.project_name, logstore=logs.logstore_name,
-        depends_on=tuple(service_role),
+        depends_on=(*service_role, *mirror),
     )  # fmt: skip
     fc = FcAccess.from_provider_config(cfg.region, cfg.fc_endpoint, cfg.credentials_profile)
     return _Base(network=network, store=store, role=role, placement=placement, fc=fc,
@@ -132,7 +131,7 @@ def _sync(
             webui_auth=(
                 cfg.webui_password.apply(lambda pw: f"{cfg.webui_user}:{pw}") if instance else ""
             ),
-            mirror_env=mirror.sync_env if mirror is not None else {},
+            mirror_env=sync_env(cfg.mirror, cfg.region) if cfg.mirror is not None else {},
         ),
     )
 
