@@ -31,7 +31,12 @@ from rich.text import Text
 
 from provision.errors import SdprovError
 
-SECRET_VARIABLES: Final = ("CIVITAI_TOKEN", "HF_TOKEN", "SDPROV_WEBUI_AUTH")
+SECRET_VARIABLES: Final = (
+    "CIVITAI_TOKEN", "HF_TOKEN", "SDPROV_WEBUI_AUTH",
+    # the OSS mirror's credentials (provision.mirror.credentials)
+    "ALIBABA_CLOUD_ACCESS_KEY_SECRET", "ALIBABA_CLOUD_SECURITY_TOKEN",
+    "OSS_ACCESS_KEY_SECRET", "OSS_SESSION_TOKEN",
+)  # fmt: skip
 # Libraries whose debug lines carry full URLs (signed queries) or raw headers.
 NOISY_LOGGERS: Final = ("httpx", "httpcore", "urllib3", "hpack")
 

@@ -151,6 +151,8 @@ MISMATCH_HINTS: dict[str, str] = {
     "url": "the bytes at the URL are not the ones the manifest's `sha256:` names: either the "
     "file changed or the manifest's sha256 is wrong; check the file, fix `sha256:` in the "
     "manifest and run `sdprov lock`",
+    "mirror": "the OSS mirror object holds other bytes than the lock; nothing was placed. "
+    "Repair it with `sdprov mirror push --verify`, or sync without --mirror",
 }
 
 

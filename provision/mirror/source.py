@@ -66,6 +66,11 @@ class MirrorFirstBytes:
         self._use = use
         self._lacking = False
 
+    @property
+    def source_type(self) -> str | None:
+        """`mirror` while the mirror serves this file (picks the checksum-mismatch hint)."""
+        return None if self._lacking else "mirror"
+
     def describe(self) -> str:
         if self._lacking:
             return self._fallback.describe()

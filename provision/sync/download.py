@@ -384,7 +384,8 @@ def _verify_and_place(job: DownloadJob, digest: hashlib._Hash, have: int) -> Non
             f"{job.key} (from {job.source.describe()})",
             job.sha256,
             actual,
-            source_type=job.source_type,
+            # A wrapping source (the OSS mirror) says who actually served the bytes.
+            source_type=getattr(job.source, "source_type", None) or job.source_type,
         )
     with job.partial.open("rb+") as fh:
         os.fsync(fh.fileno())

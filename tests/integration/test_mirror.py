@@ -76,7 +76,11 @@ def test_push_then_sync_takes_every_file_from_the_mirror(
     assert {u["from"] for u in dry["upload"]} == {"source"}
     assert oss.objects == {} and oss.of("PUT") == []
 
-    _, out, _ = run(mcli, "mirror", "push", "--mirror", MIRROR, "--json")
+    log = tmp_path / "push.log"
+    _, out, _ = run(
+        mcli, "-v", "mirror", "push", "--mirror", MIRROR, "--json", "--log-file", str(log)
+    )
+    assert ACCESS_KEY_SECRET not in log.read_text()
     pushed = json.loads(out)
     assert pushed["ok"] and sorted(pushed["uploaded"]) == sorted(by_path)
     assert oss.keys(BUCKET) == sorted(key_of(m["sha256"]) for m in by_path.values())
@@ -99,7 +103,9 @@ def test_push_then_sync_takes_every_file_from_the_mirror(
     civitai.clear_requests()
     hf.requests.clear()
     root = tmp_path / "sd" / "models"
-    _, out, _ = run(mcli, "sync", "--models-root", str(root), "--mirror", MIRROR, "--json")
+    _, out, _ = run(
+        mcli, "-v", "sync", "--models-root", str(root), "--mirror", MIRROR, "--json"
+    )  # the most verbose level still prints no credential (run() checks)
     result = json.loads(out)
     assert result["ok"] and sorted(result["mirror"]["from_mirror"]) == sorted(by_path)
     assert result["mirror"]["from_source"] == []
@@ -161,6 +167,7 @@ def test_mirror_object_with_wrong_bytes_is_refused_at_sync(
         mcli, "sync", "--models-root", str(root), "--mirror", MIRROR, "--json", check=1
     )
     assert "sha256 mismatch" in err and f"oss://{BUCKET}/{key_of(by_path[ckpt]['sha256'])}" in err
+    assert "mirror push --verify" in err  # the hint fits the mirror, not "re-lock"
     assert not (root / ckpt).exists()  # never placed
     result = json.loads(out)
     assert list(result["failures"]) == [ckpt]
