@@ -43,6 +43,8 @@ COMMAND_MODULES: Final[tuple[str, ...]] = (
     "provision.commands.status",
     "provision.commands.inspect",
     "provision.commands.webui",
+    "provision.commands.add",
+    "provision.commands.remove",
 )
 INTERRUPTED: Final = 130
 
