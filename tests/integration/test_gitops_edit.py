@@ -8,9 +8,9 @@ import json
 from pathlib import Path
 
 from tests.fakes import CivitaiServer, HfServer
+from tests.fixtures.modelfiles import make_vae
 from tests.integration.catalog import build
 from tests.integration.conftest import Cli
-from tests.fixtures.modelfiles import make_vae
 
 TEAM = """\
 # Team models (reviewed in PRs)
@@ -57,8 +57,9 @@ def test_add_places_entries_by_kind_keeping_the_file(
     # A model id whose newest version is added to the existing flow section.
     civitai.clear_requests()
     cli.run("add", "7808", "--kind", "embedding", "--name", "neg2")
-    assert '{civitai: "urn:air:sdxl:embedding:civitai:7808@9208"}, {civitai: 7808, name: neg2}]' in (
-        manifest.read_text()
+    assert (
+        '{civitai: "urn:air:sdxl:embedding:civitai:7808@9208"}, {civitai: 7808, name: neg2}]'
+        in (manifest.read_text())
     )
     assert _lock(tmp_path)["neg2"]["sha256"] == _lock(tmp_path)["negative_xl"]["sha256"]
 

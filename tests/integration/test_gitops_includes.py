@@ -42,7 +42,10 @@ def test_lock_all_locks_each_environment_with_its_base(
 
     out = cli.run("lock", "--all", "--json")
     result = json.loads(out.stdout)
-    assert [m["manifest"] for m in result["manifests"]] == ["manifests/dev.yaml", "manifests/prod.yaml"]
+    assert [m["manifest"] for m in result["manifests"]] == [
+        "manifests/dev.yaml",
+        "manifests/prod.yaml",
+    ]
     assert result["ok"] is True
     manifests = tmp_path / "manifests"
     assert not (manifests / "base.lock.json").exists()  # only included: no lock of its own

@@ -62,6 +62,8 @@ def test_problems_inside_an_included_file_name_that_file(tmp_path: Path) -> None
 
 def test_name_collision_across_files(tmp_path: Path) -> None:
     _write(tmp_path / "base.yaml", "loras:\n  - civitai: 1\n    name: detail\n")
-    _write(tmp_path / "env.yaml", "include: [base.yaml]\nloras:\n  - civitai: 2\n    name: detail\n")
+    _write(
+        tmp_path / "env.yaml", "include: [base.yaml]\nloras:\n  - civitai: 2\n    name: detail\n"
+    )
     with pytest.raises(ManifestError, match=r"env\.yaml:3:5: error: .*already used by loras\[0\]"):
         load_manifest(tmp_path / "env.yaml")
