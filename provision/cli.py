@@ -45,6 +45,7 @@ COMMAND_MODULES: Final[tuple[str, ...]] = (
     "provision.commands.webui",
     "provision.commands.add",
     "provision.commands.remove",
+    "provision.commands.plan",
 )
 INTERRUPTED: Final = 130
 
