@@ -46,6 +46,7 @@ COMMAND_MODULES: Final[tuple[str, ...]] = (
     "provision.commands.add",
     "provision.commands.remove",
     "provision.commands.plan",
+    "provision.commands.outdated",
 )
 INTERRUPTED: Final = 130
 
