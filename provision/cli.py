@@ -47,6 +47,7 @@ COMMAND_MODULES: Final[tuple[str, ...]] = (
     "provision.commands.remove",
     "provision.commands.plan",
     "provision.commands.outdated",
+    "provision.commands.import_",
 )
 INTERRUPTED: Final = 130
 
