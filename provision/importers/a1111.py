@@ -57,8 +57,8 @@ def png_texts(data: bytes, origin: str) -> dict[str, str]:
             if text is not None:
                 texts[keyword.decode("latin-1")] = text
         if kind == b"IEND":
-            break
-    return texts
+            return texts
+    raise UsageError(f"{origin}: truncated PNG (no IEND chunk)")
 
 
 def _chunk_text(kind: bytes, rest: bytes) -> str | None:
