@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 from provision.kinds import Family, Kind
-from provision.lock.lockfile import LockEntry, Lockfile
 from tests.fakes import CivitaiServer, HfServer
 from tests.integration.catalog import MANIFEST, build
 from tests.integration.conftest import Cli
@@ -27,14 +26,24 @@ def _civitai(model: int, version: int, version_name: str) -> dict[str, Any]:
 
 
 def _entry(kind: Kind, path: str, sha: str, size: int, source: dict[str, Any],
-           base: Family = Family.SDXL) -> LockEntry:  # fmt: skip
-    return LockEntry(name=Path(path).stem, kind=kind, path=path, size=size, sha256=sha * 64,
-                     base=base, format="safetensors", source=source, entry_digest=sha)  # fmt: skip
+           base: Family = Family.SDXL) -> dict[str, Any]:  # fmt: skip
+    """A lock entry as a version-1 lockfile has it on disk (every reader accepts version 1)."""
+    return {"name": Path(path).stem, "kind": kind.value, "path": path, "size": size,
+            "sha256": sha * 64, "base": base.value, "format": Path(path).suffix[1:],
+            "source": source, "entry_digest": sha * 64}  # fmt: skip
 
 
-BASE = Lockfile(
-    manifest_sha256="0" * 64,
-    models=(
+class _Lock:
+    def __init__(self, manifest_sha256: str, models: tuple[dict[str, Any], ...]) -> None:
+        self.raw = {"version": 1, "manifest_sha256": manifest_sha256, "models": list(models)}
+
+    def write(self, path: Path) -> None:
+        path.write_text(json.dumps(self.raw, indent=2))
+
+
+BASE = _Lock(
+    "0" * 64,
+    (
         _entry(
             Kind.CHECKPOINT,
             "Stable-diffusion/juggernautXL_v9.safetensors",
@@ -62,9 +71,9 @@ BASE = Lockfile(
         ),
     ),
 )
-HEAD = Lockfile(
-    manifest_sha256="1" * 64,
-    models=(
+HEAD = _Lock(
+    "1" * 64,
+    (
         # a version bump that renames the file: one change, old → new
         _entry(
             Kind.CHECKPOINT,
