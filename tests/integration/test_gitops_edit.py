@@ -4,6 +4,7 @@ and a failure leaves both files as they were."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -53,6 +54,15 @@ def test_add_places_entries_by_kind_keeping_the_file(
     assert text.endswith("vaes:\n    - hf: org/vae/fixed_vae.safetensors\n      name: team_vae\n")
     assert _lock(tmp_path)["team_vae"]["kind"] == "vae"
     cli.run("lock", "--check")
+
+    # Any other URL with its sha256: the header says VAE again; `sha256:` goes in the entry.
+    plain_url = hf.resolve_url("org/vae", "fixed_vae.safetensors")
+    sha = hashlib.sha256((tmp_path / "vae.safetensors").read_bytes()).hexdigest()
+    cli.run("add", plain_url, "--sha256", sha.upper(), "--name", "vae_by_url")
+    assert manifest.read_text().endswith(
+        f"    - url: {plain_url}\n      name: vae_by_url\n      sha256: {sha}\n"
+    )
+    assert _lock(tmp_path)["vae_by_url"]["source"] == {"type": "url", "url": plain_url}
 
     # A model id whose newest version is added to the existing flow section.
     civitai.clear_requests()

@@ -97,6 +97,13 @@ def test_outdated_reports_real_updates_only(
     cli.run("outdated", "--no-cache")
     assert civitai.requests and hf.requests
 
+    # New bytes for the VAE on its branch: now a real update, named by the new commit.
+    commit = hf.add_file("madebyollin/sdxl-vae-fp16-fix", "sdxl_vae.safetensors", b"new vae" * 9)
+    vae = _rows(cli.run("outdated", "--no-cache", "--json").stdout)["sdxl_vae"]
+    assert vae["status"] == "update"
+    assert vae["latest"]["version"] == f"madebyollin/sdxl-vae-fp16-fix@{commit[:12]}"
+    assert vae["hint"] == "sdprov lock --upgrade sdxl_vae"
+
 
 def test_one_failing_entry_never_stops_the_report(
     cli: Cli, civitai: CivitaiServer, hf: HfServer, tmp_path: Path
