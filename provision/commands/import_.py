@@ -32,6 +32,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--manifest", type=Path, default=DEFAULT_MANIFEST, help=f"default: {DEFAULT_MANIFEST}"
     )
+    parser.add_argument(
+        "--models-root",
+        type=Path,
+        metavar="DIR",
+        help="a models folder (WebUI or ComfyUI layout) where files named only by a loader "
+        "node or a prompt can be hashed and looked up",
+    )
     parser.add_argument("--dry-run", action="store_true", help="show what would be added")
     add_json(parser)
     parser.set_defaults(func=run)
@@ -64,6 +71,10 @@ def read_file(path: Path) -> list[Found]:
 
 def run(args: argparse.Namespace, console: Console) -> int:
     found = [item for path in args.files for item in read_file(path)]
+    if args.models_root is not None:
+        from provision.importers.local import identify_locally
+
+        found = identify_locally(found, args.models_root)
     path: Path = args.manifest
     ctx = SourceContext.from_env()
     new, unresolved, known = resolve_all(found, ctx, previous_lock(lock_path_for(path)))

@@ -126,3 +126,34 @@ def test_import_refuses_what_it_cannot_read(cli: Cli, tmp_path: Path) -> None:
     write_png(tmp_path / "plain.png", {"Software": "GIMP"})
     assert "no generation parameters" in cli.run("import", "plain.png", check=2).stderr
     assert "no such file" in cli.run("import", "nope.png", check=2).stderr
+
+
+def test_import_hashes_files_named_only_by_a_loader(
+    cli: Cli, civitai: CivitaiServer, hf: HfServer, tmp_path: Path
+) -> None:
+    catalog = build(tmp_path, civitai, hf)
+    flow = {"nodes": [
+        {"id": 1, "type": "LoraLoader", "widgets_values": ["style/local_only.safetensors", 1, 1]},
+        {"id": 2, "type": "LoraLoader", "widgets_values": ["homemade.safetensors", 1, 1]},
+        {"id": 3, "type": "VAELoader", "widgets_values": ["nowhere.safetensors"]},
+    ]}  # fmt: skip
+    (tmp_path / "flow.json").write_text(json.dumps(flow))
+    root = tmp_path / "ComfyUI" / "models"
+    (root / "loras" / "style").mkdir(parents=True)
+    (root / "loras" / "style" / "local_only.safetensors").write_bytes(
+        catalog.content("detail_tweaker_xl_v2.safetensors")
+    )
+    (root / "loras" / "homemade.safetensors").write_bytes(b"trained it myself")
+
+    result = json.loads(
+        cli.run("import", "flow.json", "--models-root", str(root), "--json", check=1).stdout
+    )
+    assert [(a["section"], a["entry"]) for a in result["added"]] == [
+        ("loras", {"civitai": "122359@135867", "name": "local_only"}),
+    ]
+    reasons = {u["from"]: u["reason"] for u in result["unresolved"]}
+    assert reasons == {
+        "flow.json: LoraLoader #2 'homemade'": "Civitai does not know it (not found)",
+        "flow.json: VAELoader #3 'nowhere'":
+            "only a file name (no hash, URL or Civitai id says which file it is); find it and `sdprov add` it",
+    }  # fmt: skip
