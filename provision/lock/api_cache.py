@@ -10,6 +10,7 @@ answers differ for a logged-in user); no token, signed URL or header is ever sto
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -35,19 +36,25 @@ class ApiCache:
             try:
                 import diskcache
 
-                self._store = diskcache.Cache(str(cache_dir() / "api"), size_limit=64 << 20)
+                folder = cache_dir() / "api"
+                folder.mkdir(parents=True, exist_ok=True, mode=0o700)  # no one else writes it
+                self._store = diskcache.Cache(str(folder), size_limit=64 << 20)
             except OSError:
                 self._store = None  # an unwritable cache dir only costs speed
 
     def get(self, key: str, fetch: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        # Stored as JSON text, never pickled objects: reading a cache must not run code.
         if self._store is not None:
             hit = self._store.get(key)
-            if isinstance(hit, dict):
-                return hit
+            if isinstance(hit, str):
+                with contextlib.suppress(ValueError):
+                    value = json.loads(hit)
+                    if isinstance(value, dict):
+                        return value
         value = fetch()
         if self._store is not None:
             with contextlib.suppress(OSError):
-                self._store.set(key, value, expire=self.ttl)
+                self._store.set(key, json.dumps(value), expire=self.ttl)
         return value
 
     def close(self) -> None:
