@@ -19,10 +19,12 @@ RunOne = Callable[[argparse.Namespace, Console, Path], int]
 
 
 class _Collecting(Console):
-    """A console whose JSON objects are kept, to be printed as one at the end."""
+    """The command's console (same verbosity, log file, secret scrubbing), except that its
+    JSON objects are kept, to be printed as one at the end."""
 
-    def __init__(self) -> None:
-        super().__init__(json_mode=True)
+    def __init__(self, parent: Console) -> None:  # no super().__init__: logging is set up once
+        self.__dict__.update(parent.__dict__)
+        self.json_mode = True
         self.objects: list[Any] = []
 
     def emit_json(self, obj: Any) -> None:
@@ -33,7 +35,7 @@ def run_all(args: argparse.Namespace, console: Console, run_one: RunOne) -> int:
     worst = 0
     results: list[dict[str, Any]] = []
     for path in repo_manifests(Path.cwd()):
-        sub = _Collecting() if args.json else console
+        sub = _Collecting(console) if args.json else console
         console.info(f"{path}:")
         try:
             code = run_one(args, sub, path)

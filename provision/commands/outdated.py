@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from provision.commands.common import add_json, add_lock_source, load_lock_source
 from provision.console import Console
@@ -57,13 +56,13 @@ def run(args: argparse.Namespace, console: Console) -> int:
             }
         )
     else:
-        _table(rows)
+        console.out(_table(rows))
     for row in failed:
         console.error(row.error or row.name)
     return 1 if failed else 0
 
 
-def _table(rows: list[Outdated]) -> None:
+def _table(rows: list[Outdated]) -> str:
     width = max([len(r.name) for r in rows] + [4])
     out = [f"{'NAME':<{width}}  {'KIND':<12}  {'STATUS':<10}  CURRENT → LATEST"]
     for r in rows:
@@ -80,4 +79,4 @@ def _table(rows: list[Outdated]) -> None:
         out.append(
             f"{r.name:<{width}}  {r.kind:<12}  {r.status:<10}  {r.current}{latest}{note}{hint}"
         )
-    sys.stdout.write("\n".join(out) + "\n")
+    return "\n".join(out)

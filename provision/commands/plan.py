@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from provision.commands.common import add_lock_source, load_lock_source
@@ -47,8 +46,10 @@ def run(args: argparse.Namespace, console: Console) -> int:
             "this plan shows the lock as committed: run `sdprov lock`"
         )
     plan = _plan(args, source.lock, str(source.lock_path))
-    sys.stdout.write(RENDERERS[args.format](plan))
-    sys.stdout.flush()
+    if args.format == "json":
+        console.emit_json(plan.to_json())
+    else:
+        console.out(RENDERERS[args.format](plan).removesuffix("\n"))  # stdout, pipes
     return 0
 
 
