@@ -11,13 +11,12 @@ from typing import Final
 
 from provision.kinds import Kind
 
-# ComfyUI model folders (reference/comfyui-and-cards.md §1) → the manifest's kinds.
+# ComfyUI model folders → the manifest's kinds (provision.kinds keeps the categories each kind
+# serves); `clip` and `unet` are the old names ComfyUI still reads (comfyui-and-cards.md §1).
 COMFY_FOLDERS: Final[dict[str, Kind]] = {
-    "checkpoints": Kind.CHECKPOINT,
-    "loras": Kind.LORA,
-    "vae": Kind.VAE,
-    "embeddings": Kind.EMBEDDING,
-    "hypernetworks": Kind.HYPERNETWORK,
+    **{category: kind for kind in Kind for category in kind.comfyui_categories},
+    "clip": Kind.TEXT_ENCODER,
+    "unet": Kind.DIFFUSION_MODEL,
 }
 
 

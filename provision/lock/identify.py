@@ -98,7 +98,7 @@ def identify_kind(reference: Reference, ctx: SourceContext, *, sha256: str | Non
     seen = f"the file reads as {report.kind!r}" if report else "only safetensors headers are read"
     raise UsageError(
         f"{what}: cannot tell what kind of model {resolved.file_name} is ({seen})",
-        hint="give --kind checkpoint|lora|embedding|vae|hypernetwork",
+        hint=f"give --kind {'|'.join(k.value for k in Kind)}",
     )
 
 

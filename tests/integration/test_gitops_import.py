@@ -30,6 +30,7 @@ def _workflow(sha256_ckpt: str) -> dict[str, object]:
         "models": [
             {"name": "juggernautXL_v9.safetensors", "url": "https://example.org/jx.safetensors",
              "hash": sha256_ckpt, "hash_type": "SHA256", "directory": "checkpoints"},
+            {"name": "gligen_sd14.safetensors", "directory": "gligen"},
             {"name": "sdxl_vae.safetensors", "directory": "vae",
              "url": "https://huggingface.co/madebyollin/sdxl-vae-fp16-fix/resolve/main/sdxl_vae.safetensors"},
         ],
@@ -58,8 +59,10 @@ def test_import_comfyui_workflow(
     ]
     reasons = {u["from"]: u["reason"] for u in result["unresolved"]}
     assert reasons == {
+        "workflow.json: models 'gligen_sd14'":
+            "ComfyUI folder 'gligen' has no manifest section in this sdprov",
         "workflow.json: UpscaleModelLoader #12 '4x_ultrasharp'":
-            "ComfyUI folder 'upscale_models' has no manifest section in this sdprov",
+            "only a file name (no hash, URL or Civitai id says which file it is); find it and `sdprov add` it",
         "workflow.json: LoraLoader #13 'local_only'":
             "only a file name (no hash, URL or Civitai id says which file it is); find it and `sdprov add` it",
     }  # fmt: skip

@@ -72,7 +72,7 @@ def test_comfyui_api_format_and_models_lists() -> None:
     assert [(f.name, f.kind, f.folder) for f in found] == [
         ("base", Kind.CHECKPOINT, "checkpoints"),
         ("detail", Kind.LORA, "loras"),
-        ("canny", None, "controlnet"),
+        ("canny", Kind.CONTROLNET, "controlnet"),
     ]
     ui = {"nodes": [{"id": 3, "type": "VAELoader", "widgets_values": ["ae.safetensors"],
                      "properties": {"models": [{"name": "ae.safetensors", "directory": "vae",
