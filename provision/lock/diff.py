@@ -204,13 +204,8 @@ def compat_warnings(lock: Lockfile) -> list[str]:
             kind=e.kind,
             family=e.base,
             base_model_label=e.base_model,
-            declared_base=e.base if _declared(e) else None,
+            declared_base=e.base if e.base_declared else None,
         )
         for e in lock.models
     ]
     return [f"{p.message}; {p.hint}" for p in check_compatibility(entries)]
-
-
-def _declared(entry: LockEntry) -> bool:
-    extra: Any = getattr(entry, "extra", {}) or {}
-    return bool(getattr(entry, "base_declared", False) or extra.get("base_declared"))

@@ -1,14 +1,12 @@
-"""One read-only view of a lock entry's source, for the GitOps commands (plan, outdated,
-import). The lock's `source` is a mapping in lock version 1 and a typed dataclass once the
-typed lock lands; reading it only here keeps that switch to this file."""
+"""One read-only view of a lock entry's source for the GitOps commands (plan, outdated,
+import): the fields they compare and the label a reviewer reads, whatever the source type."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from provision.lock.lockfile import LockEntry
+from provision.sources.locked import CivitaiSource, HfSource
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -46,30 +44,22 @@ class SourceView:
 
 
 def source_view(entry: LockEntry) -> SourceView:
-    source: Any = entry.source
-    if isinstance(source, Mapping):
-        get = source.get
-        kind = str(source.get("type", ""))
-    else:  # the typed lock: CivitaiSource / HfSource / UrlSource dataclasses
-
-        def get(key: str, default: Any = None) -> Any:
-            return getattr(source, key, default)
-
-        kind = str(getattr(source, "type", ""))
-    return SourceView(
-        type=kind,
-        model_id=_int(get("model_id")),
-        version_id=_int(get("version_id")),
-        file_id=_int(get("file_id")),
-        model_name=get("model_name"),
-        version_name=get("version_name"),
-        repo=get("repo"),
-        path=get("path"),
-        revision=get("revision"),
-        commit=get("commit"),
-        url=get("url"),
-    )
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    source = entry.source
+    if isinstance(source, CivitaiSource):
+        return SourceView(
+            type=source.type,
+            model_id=source.model_id,
+            version_id=source.version_id,
+            file_id=source.file_id,
+            model_name=source.model_name,
+            version_name=source.version_name,
+        )
+    if isinstance(source, HfSource):
+        return SourceView(
+            type=source.type,
+            repo=source.repo,
+            path=source.path,
+            revision=source.revision,
+            commit=source.commit,
+        )
+    return SourceView(type=source.type, url=source.url)
