@@ -44,6 +44,11 @@ COMMAND_MODULES: Final[tuple[str, ...]] = (
     "provision.commands.inspect",
     "provision.commands.webui",
     "provision.commands.mirror",
+    "provision.commands.add",
+    "provision.commands.remove",
+    "provision.commands.plan",
+    "provision.commands.outdated",
+    "provision.commands.import_",
 )
 INTERRUPTED: Final = 130
 

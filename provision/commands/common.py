@@ -66,6 +66,8 @@ def load_lock_source(args: argparse.Namespace, *, allow_stale: bool = False) -> 
     manifest = load_manifest(manifest_path)  # reports a broken manifest as such (exit 2)
     if lock is None:
         lock = Lockfile.load(lock_path)
+    if lock.manifest_sha256 == manifest.sha256:  # a manifest with `include:` digests them all
+        return LockSource(lock=lock, lock_path=lock_path, manifest=manifest, stale=False)
     stale = True
     if not allow_stale:
         raise StaleLockError(

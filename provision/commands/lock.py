@@ -7,7 +7,7 @@ from pathlib import Path
 
 from provision.commands.common import add_json
 from provision.console import Console
-from provision.errors import LockfileError
+from provision.errors import LockfileError, UsageError
 from provision.lock.lockfile import Lockfile, lock_path_for
 from provision.lock.resolve import is_fresh, lock_manifest
 from provision.manifest.parse import DEFAULT_MANIFEST, load_manifest
@@ -35,13 +35,28 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="NAME",
         help="move unpinned entries (all, or the NAMEd ones) to their newest version",
     )
+    parser.add_argument(
+        "--all",
+        action="store_true",
+        help="every manifest of the repo: those the Pulumi stacks select and each "
+        "manifests/*.yaml no other manifest includes",
+    )
     parser.add_argument("--jobs", type=int, default=4, help="parallel resolutions (default 4)")
     add_json(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
-    manifest_path: Path = args.manifest or DEFAULT_MANIFEST
+    if not args.all:
+        return _run_one(args, console, args.manifest or DEFAULT_MANIFEST)
+    if args.manifest is not None:
+        raise UsageError("give either a MANIFEST or --all, not both")
+    from provision.commands.lock_all import run_all
+
+    return run_all(args, console, _run_one)
+
+
+def _run_one(args: argparse.Namespace, console: Console, manifest_path: Path) -> int:
     manifest = load_manifest(manifest_path)
     lock_path = lock_path_for(manifest_path)
     try:

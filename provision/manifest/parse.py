@@ -92,6 +92,7 @@ class Manifest:
     sha256: str
     specs: tuple[ModelSpec, ...]
     base_check: str = "error"
+    includes: tuple[tuple[str, Location], ...] = ()  # `include:` targets, as written
 
 
 @cache
@@ -111,7 +112,12 @@ def load_manifest(path: Path) -> Manifest:
     except OSError as exc:  # a directory, no permission
         message = f"cannot read the manifest: {exc.strerror or exc}"
         raise ManifestError([ManifestProblem(Location(str(path), 1, 1), message)]) from exc
-    return parse_manifest(raw, str(path))
+    manifest = parse_manifest(raw, str(path))
+    if manifest.includes:
+        from provision.manifest.includes import resolve_includes
+
+        return resolve_includes(manifest)
+    return manifest
 
 
 def parse_manifest(raw: bytes, file: str) -> Manifest:
@@ -147,6 +153,10 @@ def parse_manifest(raw: bytes, file: str) -> Manifest:
         sha256=hashlib.sha256(raw).hexdigest(),
         specs=tuple(specs),
         base_check=str(options.get("base_check", "error")),
+        includes=tuple(
+            (str(target), positions.of(("include", i)))
+            for i, target in enumerate(data.get("include") or [])
+        ),
     )
 
 

@@ -23,6 +23,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"manifest"}),
     frozenset({"sources"}),
     frozenset({"lock"}),
+    frozenset({"importers"}),
     frozenset({"sync"}),
     frozenset({"mirror"}),
     frozenset({"webui"}),

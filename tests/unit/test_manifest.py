@@ -135,7 +135,7 @@ bad.yaml:17:11: error: loras[4].name: '../evil' must be a file name, not a path 
 bad.yaml:20:19: error: embeddings[0].allow_pickle must be a boolean, got a string ("yes")
 bad.yaml:21:7: error: vaes must be a list, got a number (3)
 bad.yaml:24:13: error: hypernetworks[0].sha256 must be 64 hex digits (a sha256), got 'nothex'
-bad.yaml:25:1: error: unknown key 'colour' in manifest; allowed: checkpoints, clip_vision, controlnets, diffusion_models, embeddings, hypernetworks, loras, options, text_encoders, upscalers, vaes
+bad.yaml:25:1: error: unknown key 'colour' in manifest; allowed: checkpoints, clip_vision, controlnets, diffusion_models, embeddings, hypernetworks, include, loras, options, text_encoders, upscalers, vaes
 11 problems in the manifest; nothing was changed"""
 
 
