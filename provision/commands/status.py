@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from provision.commands.common import (
     add_json,
@@ -13,7 +14,7 @@ from provision.commands.common import (
     webui_auth,
 )
 from provision.commands.mirror import add_mirror, check_mirror
-from provision.console import Console
+from provision.console import Console, human_bytes
 from provision.sync.status import DRIFT, Condition, status_rows
 
 
@@ -46,6 +47,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace, console: Console) -> int:
     source = load_lock_source(args, allow_stale=True)
     rows = status_rows(source.lock, args.models_root, verify=args.verify)
+    shards = _shards(args.models_root)
     drift_kinds = DRIFT - ({Condition.EXTRA} if args.allow_extra else set())
     drift = [r for r in rows if r.condition in drift_kinds]
     webui: dict[str, tuple[str, str]] = {}
@@ -70,6 +72,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
                 "stale_lock": source.stale,
                 "drift": bool(drift) or source.stale,
                 "models": models,
+                "shards": shards,
             }
             | ({"mirror": mirror.to_json()} if mirror is not None else {})
         )
@@ -97,6 +100,32 @@ def run(args: argparse.Namespace, console: Console) -> int:
             console.info(
                 f"mirror {mirror.mirror}: {mirror.present} present, {len(mirror.lacking)} lacking"
             )
+        for shard in shards:
+            console.info(_shard_line(shard))
     if args.check and (drift or source.stale or (mirror is not None and mirror.lacking)):
         return 1
     return 0
+
+
+def _shards(root: Path) -> list[dict[str, object]]:
+    """Each shard worker's progress (`sync --shard`), with the files it is fetching now."""
+    from provision.sync.claims import live_claims
+    from provision.sync.shardstate import shard_progress
+
+    fetching: dict[str, int] = {}
+    for claim in live_claims(root):
+        if not claim.expired:
+            fetching[claim.shard] = fetching.get(claim.shard, 0) + 1
+    return [p.to_json() | {"fetching": fetching.get(p.shard, 0)} for p in shard_progress(root)]
+
+
+def _shard_line(shard: dict[str, object]) -> str:
+    if shard["running"]:
+        how = f"running, {shard['fetching']} downloading"
+    else:
+        how = "finished" if shard["finished"] else "stopped (its claims expire; sync resumes)"
+    return (
+        f"shard {shard['shard']}: {shard['placed']} of {shard['files']} files placed "
+        f"({human_bytes(int(str(shard['placed_bytes'])))} of "
+        f"{human_bytes(int(str(shard['bytes'])))}), {how}"
+    )

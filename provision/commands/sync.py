@@ -47,6 +47,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="allow a sync that removes all, or more than half, of the models sdprov placed",
     )
+    parser.add_argument(
+        "--shard",
+        metavar="I/N",
+        help="be worker I of N (0 <= I < N) started at once on one models root: download "
+        "only this worker's share of the files (balanced by bytes); a plain sync afterwards "
+        "does the moves, removals and adoption",
+    )
     add_webui(parser, action="rescan after the sync, then check that it lists every model")
     add_mirror(parser, help="take each file from this OSS mirror first; its source only if absent")
     add_json(parser)
@@ -59,6 +66,13 @@ def run(args: argparse.Namespace, console: Console) -> int:
     source = load_lock_source(args)
     root: Path = args.models_root
     root.mkdir(parents=True, exist_ok=True)
+    if args.shard is not None:
+        from provision.commands.sync_shard import run_shard
+        from provision.sync.shard import Shard
+
+        if args.webui:
+            raise UsageError("--webui belongs to the coordinating sync (without --shard)")
+        return run_shard(args, console, source.lock, Shard.parse(args.shard), _place_check())
     if args.dry_run:
         # Read-only: the state is replaced atomically, so reading it without the lease is safe.
         sync_plan = plan(source.lock, root, State(root))
@@ -78,7 +92,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
         return 0
     wrap_source, mirror_use = mirror_hook(args.mirror)
     with Lease(lease_path(root), ttl=DEFAULT_TTL, wait=args.lease_wait) as lease:
-        # Read the state only now: another sync may have placed files while we waited.
+        # Read the state only now: another sync may have placed files while we waited. It
+        # includes shard workers' records, folded into state.json at the first save.
         state = State(root)
         sync_plan = plan(source.lock, root, state)
         if not args.quiet:
@@ -103,6 +118,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
             place_check=_place_check(),
             wrap_source=wrap_source,
         )
+        state.save()
     summary = (
         f"{len(result.downloaded)} downloaded, {len(result.adopted)} adopted, "
         f"{len(result.moved)} moved, {len(result.removed)} removed, "

@@ -7,11 +7,12 @@ modified or removed.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from provision.lock.lockfile import LockEntry
 from provision.net.failures import as_sdprov_error
 from provision.sources import ByteSource, SourceContext
 from provision.sources.registry import byte_source
+from provision.sync.claims import claim
 from provision.sync.classify import symlink_on_path
 from provision.sync.download import (
     Cancelled,
@@ -79,6 +81,19 @@ class SyncResult:
         }
 
 
+class Held(Protocol):
+    """A lease or claim: `check()` raises once another writer took it over."""
+
+    def check(self) -> None: ...
+
+
+class _Unshared:
+    """A shard worker holds no root lease: its per-file claims are what it holds."""
+
+    def check(self) -> None:
+        pass
+
+
 class Progress(ProgressSink, Protocol):
     """What apply reports beyond byte counts; the CLI renders it (provision.console)."""
 
@@ -108,13 +123,16 @@ def apply(
     root: Path,
     state: State,
     ctx: SourceContext,
-    lease: Lease,
+    lease: Lease | None,
     jobs: int = 4,
     progress: Progress | None = None,
     place_check: PlaceCheck | None = None,
     wrap_source: WrapSource | None = None,
+    claim_as: str = "sync",
 ) -> SyncResult:
+    """Carry `sync_plan` out. `lease` None: a shard worker (claims per file, no root lease)."""
     sink: Progress = progress or SilentProgress()
+    held: Held = lease if lease is not None else _Unshared()
     result = SyncResult()
     state.prepare()
     _check_free_space(root, sync_plan)
@@ -128,7 +146,7 @@ def apply(
             if "left in place" in action.reason:
                 result.left_alone.append(action.path)
     for action in sync_plan.of(Act.MOVE):
-        lease.check()
+        held.check()
         _move(action, root, state, result)
     work = sync_plan.of(Act.DOWNLOAD, Act.VERIFY)
     sink.start(len(work), sum(a.entry.size for a in work if a.entry))
@@ -138,14 +156,14 @@ def apply(
             result,
             jobs,
             lambda a, cancel: _materialise(
-                a, root, state, ctx, lease, sink, place_check, cancel, wrap_source
+                a, root, state, ctx, held, sink, place_check, cancel, claim_as, wrap_source
             ),
             sink,
         )
     finally:
         sink.finish()
     for action in sync_plan.of(Act.REMOVE):
-        lease.check()
+        held.check()
         _remove(action, root, state, result)
     if any(
         a.entry is not None and a.entry.kind is Kind.EMBEDDING
@@ -180,7 +198,7 @@ def _run_pool(
                 result.errors[action.path] = error.to_json()
                 sink.file_finished(action.path, False, error.message)
                 continue
-            done = result.adopted if outcome == "adopted" else result.downloaded
+            done = {"adopted": result.adopted, "kept": result.kept}.get(outcome, result.downloaded)
             done.append(action.path)
             sink.file_finished(action.path, True, outcome)
     except BaseException:
@@ -226,10 +244,11 @@ def _materialise(
     root: Path,
     state: State,
     ctx: SourceContext,
-    lease: Lease,
+    lease: Held,
     sink: Progress,
     place_check: PlaceCheck | None,
     cancel: threading.Event,
+    claim_as: str,
     wrap_source: WrapSource | None = None,
 ) -> str:
     entry = action.entry
@@ -250,12 +269,54 @@ def _materialise(
                 "(same size, different sha256); it was left untouched",
                 hint="move it away or give the entry another `name:`",
             )
-    lease.check()
+    with _claimed(root, entry.path, claim_as, cancel) as held:
+        # Another worker may have placed it while we waited for its claim.
+        if _placed_meanwhile(state, entry, dest):
+            sink.advance(entry.path, entry.size)
+            return "kept"
+        _download(entry, dest, state, ctx, (lease, held), sink, place_check, cancel, wrap_source)
+    return "downloaded"
+
+
+@contextlib.contextmanager
+def _claimed(root: Path, path: str, claim_as: str, cancel: threading.Event) -> Iterator[Lease]:
+    held = claim(root, path, claim_as, cancel=cancel)
+    try:
+        yield held
+    finally:
+        held.release()
+
+
+def _placed_meanwhile(state: State, entry: LockEntry, dest: Path) -> bool:
+    record = state.reload_record(entry.path)
+    stat = stat_or_none(dest)
+    return (
+        record is not None
+        and stat is not None
+        and record.sha256 == entry.sha256
+        and record.matches(stat)
+    )
+
+
+def _download(
+    entry: LockEntry,
+    dest: Path,
+    state: State,
+    ctx: SourceContext,
+    leases: tuple[Held, Held],
+    sink: Progress,
+    place_check: PlaceCheck | None,
+    cancel: threading.Event,
+    wrap_source: WrapSource | None,
+) -> None:
+    for held in leases:
+        held.check()
 
     def check_before_place(partial: Path) -> None:
         if cancel.is_set():  # Ctrl-C: the lease may already be released; never place now
             raise Cancelled(entry.path, entry.size)
-        lease.check()  # never place after another writer took the root over
+        for held in leases:  # never place after another writer took the root or file over
+            held.check()
         crash_point("verified")
         if place_check is not None:
             place_check(entry, partial)
@@ -274,7 +335,6 @@ def _materialise(
     )
     fetch(job, retry=ctx.retry, progress=sink)
     state.record(entry.path, entry.sha256)
-    return "downloaded"
 
 
 def _remove(action: Action, root: Path, state: State, result: SyncResult) -> None:

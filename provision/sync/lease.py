@@ -48,17 +48,26 @@ class LeaseInfo:
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
-    def to_json(self) -> str:
+    def to_json(self, extra: dict[str, str] | None = None) -> str:
         return json.dumps(
             {"owner": self.owner, "host": self.host, "pid": self.pid, "expires": self.expires}
+            | (extra or {})
         )
 
 
 class Lease:
     """`with Lease(root / ".sdprov" / "lease"):` — raises LeaseHeld if another writer is live."""
 
-    def __init__(self, path: Path, *, ttl: float = DEFAULT_TTL, wait: float = 0.0) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        ttl: float = DEFAULT_TTL,
+        wait: float = 0.0,
+        extra: dict[str, str] | None = None,
+    ) -> None:
         self.path = path
+        self.extra = dict(extra or {})  # written beside the owner (a claim's path and shard)
         self.ttl = ttl
         self.wait = wait
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
@@ -108,7 +117,7 @@ class Lease:
         except FileExistsError:
             return False
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(self._info().to_json())
+            fh.write(self._info().to_json(self.extra))
             fh.flush()
             os.fsync(fh.fileno())
         return True
@@ -167,7 +176,7 @@ class Lease:
                 self._lost.set()
                 return
             tmp = self.path.with_name(f"{self.path.name}.{uuid.uuid4().hex[:8]}.tmp")
-            tmp.write_text(self._info().to_json(), encoding="utf-8")
+            tmp.write_text(self._info().to_json(self.extra), encoding="utf-8")
             tmp.replace(self.path)
 
     def check(self) -> None:

@@ -13,7 +13,9 @@ import json
 import logging
 import os
 import signal
+import socket
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -61,17 +63,46 @@ class Placed:
         return stat.st_size == self.size and stat.st_mtime_ns == self.mtime_ns
 
 
-class State:
-    """Thread-safe record of placed files, saved atomically after every change."""
+def shards_dir(root: Path) -> Path:
+    """Per-shard records: `<I>of<N>.json`, written only by that shard worker."""
+    return root / STATE_DIR / "shards"
 
-    def __init__(self, root: Path) -> None:
+
+class State:
+    """Thread-safe record of placed files, saved atomically after every change.
+
+    N shard workers never write one file: a worker (`shard` given) saves only its own records
+    to `.sdprov/shards/<I>of<N>.json`; everyone reads `state.json` merged with those, and the
+    coordinating sync (no shard, under the writer lease) folds them into `state.json`.
+    """
+
+    def __init__(self, root: Path, *, shard: str | None = None) -> None:
         self.root = root
         self.dir = root / STATE_DIR
         self.file = self.dir / "state.json"
         self.partial_dir = self.dir / "partial"
         self.lease_file = lease_path(root)
+        self.shard = shard
+        self.shard_file = shards_dir(root) / f"{shard}.json" if shard else None
+        self.shard_meta: dict[str, object] = {}  # what status shows: share size, progress
         self._lock = threading.Lock()
+        self._mine: dict[str, Placed] = {}
+        self._folded: list[Path] = []
+        self._merged = False
         self.placed: dict[str, Placed] = self._load()
+        self._merge_shards()
+
+    def _merge_shards(self) -> None:
+        """Add the shard workers' records that still describe the file on disk."""
+        from provision.sync.shardstate import read_shard_files
+
+        for file, records, finished in read_shard_files(self.root):
+            for path, rec in records.items():
+                if self.placed.get(path) != rec and _matches_disk(self.root / path, rec):
+                    self.placed[path] = rec
+                    self._merged = True
+            if finished and self.shard is None:
+                self._folded.append(file)
 
     def _load(self) -> dict[str, Placed]:
         try:
@@ -106,6 +137,7 @@ class State:
         crash_point("placed")  # in place, not yet recorded: the next run hashes and adopts it
         with self._lock:
             self.placed[path] = placed
+            self._mine[path] = placed
             self._save()
         return placed
 
@@ -115,6 +147,12 @@ class State:
                 self._save()
 
     def _save(self) -> None:
+        if self.shard_file is not None:
+            from provision.sync.shardstate import write_shard_file
+
+            crash_point("state-save")
+            write_shard_file(self.shard_file, self._mine, self.shard_meta)
+            return
         raw = {
             "version": STATE_VERSION,
             "placed": {
@@ -124,9 +162,42 @@ class State:
         }
         crash_point("state-save")
         write_text_atomic(self.file, json.dumps(raw, indent=1, sort_keys=True) + "\n")
+        # Finished shards' records are in state.json now; their files can go.
+        for folded in self._folded:
+            folded.unlink(missing_ok=True)
+        self._folded.clear()
+
+    def finish_shard(self, **meta: object) -> None:
+        """A shard worker's last write: its records, marked finished for the coordinator."""
+        with self._lock:
+            self.shard_meta.update(meta, finished=True)
+            self._save()
+
+    def save(self) -> None:
+        """Write now if shard records are to be folded (or always, for a shard worker)."""
+        with self._lock:
+            if self.shard_file is not None or self._merged or self._folded:
+                self._save()
+                self._merged = False
+
+    def reload_record(self, path: str) -> Placed | None:
+        """The record of `path` as the files on disk say now (another worker may have placed it)."""
+        fresh = State(self.root)
+        return fresh.placed.get(path)
 
     def partial_path(self, sha256: str, path: str) -> Path:
         # Keyed by content and target: two entries with the same bytes (one VAE under two
         # names) download side by side without sharing a file.
         tag = hashlib.sha256(path.encode()).hexdigest()[:12]
         return self.partial_dir / f"{sha256}.{tag}"
+
+
+def _matches_disk(path: Path, rec: Placed) -> bool:
+    try:
+        return rec.matches(path.stat())
+    except OSError:
+        return False
+
+
+def owner_fields() -> dict[str, object]:
+    return {"host": socket.gethostname(), "pid": os.getpid(), "updated": time.time()}
