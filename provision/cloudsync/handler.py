@@ -44,6 +44,7 @@ DEFAULT_DATA_DIR: Final = "/mnt/auto/sd"  # WebUI's --data-dir: its cache.json l
 DEFAULT_MODELS_ROOT: Final = f"{DEFAULT_DATA_DIR}/models"
 SECRET_ENV: Final = ("CIVITAI_TOKEN", "HF_TOKEN", "SDPROV_WEBUI_AUTH")
 REPORT_KEY: Final = "sdprov_report"  # == provision.cloudsync.invoke.REPORT_KEY
+SHARD_KEY: Final = "sdprov_shard"  # == provision.cloudsync.shards.SHARD_KEY
 RESULTS_DIR: Final = ".sdprov/sync-results"  # under the data dir, beside (not in) the models
 ERROR_LINES: Final = 20  # the last lines of the CLI's stderr that reach `pulumi up`
 CODE_ROOT: Final = Path(__file__).resolve().parents[2]  # holds provision/ (and python/ deps)
@@ -186,6 +187,34 @@ def run_sync(
     }
 
 
+def run_shard(
+    lock_text: str, models_root: str, shard: str, environ: dict[str, str]
+) -> dict[str, Any]:
+    """`sdprov sync --shard I/N`: this task's share of the downloads, nothing else."""
+    lock = Lockfile.parse(lock_text, "the sync payload")
+    with tempfile.TemporaryDirectory(prefix="sdprov-shard-") as tmp:
+        lock_path = Path(tmp) / "models.lock.json"
+        lock_path.write_text(lock_text, encoding="utf-8")
+        argv = ["sync", "--lock", str(lock_path), "--models-root", models_root, "--shard", shard]
+        proc = _cli([*argv, "--json"], environ)
+    if proc.returncode != 0:
+        message = proc.stderr.strip() or proc.stdout.strip() or f"exit {proc.returncode}"
+        raise SyncError(_scrub(f"shard {shard}: {message}", environ))
+    report = _json_or_text(proc.stdout, environ)
+    return {"lock_digest": lock.digest, "shard": shard, "sync": report, "warnings": []}
+
+
+def _shard_request(event: bytes) -> tuple[str, bytes] | None:
+    """(I/N, the lock payload) for a shard task's event, else None."""
+    try:
+        parsed = json.loads(event)
+    except ValueError:
+        return None
+    if isinstance(parsed, dict) and isinstance(parsed.get(SHARD_KEY), str):
+        return str(parsed[SHARD_KEY]), str(parsed.get("payload", "")).encode("utf-8")
+    return None
+
+
 def refresh_webuis(lock_text: str, models_root: str, environ: dict[str, str]) -> list[str]:
     """Rescan and verify each WebUI in `SDPROV_WEBUI_URLS` through the engine (one problem a line).
 
@@ -256,9 +285,13 @@ def handler(event: bytes, context: Any) -> str:
     where = result_path(data_dir, event)
     request_id = str(getattr(context, "request_id", "") or "")
     try:
-        lock_text = read_lock_text(event, context)
-        result = run_sync(lock_text, models_root, data_dir, environ)
-        result["warnings"] += refresh_webuis(lock_text, models_root, environ)
+        shard = _shard_request(event)
+        if shard is not None:
+            result = run_shard(read_lock_text(shard[1], context), models_root, shard[0], environ)
+        else:
+            lock_text = read_lock_text(event, context)
+            result = run_sync(lock_text, models_root, data_dir, environ)
+            result["warnings"] += refresh_webuis(lock_text, models_root, environ)
     except Exception as exc:
         message = str(exc) if isinstance(exc, SyncError) else f"{type(exc).__name__}: {exc}"
         error = _scrub(_last_lines(message), environ)

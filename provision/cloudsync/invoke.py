@@ -160,31 +160,52 @@ def sync_lock(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
     read_result: Callable[[bytes], dict[str, Any] | None] | None = None,
+    suffix: str = "",
 ) -> SyncOutcome:
-    def failed(task_id: str, status: str, task: Any) -> RemoteSyncFailed:
-        report = read_result(payload) if read_result else None
-        return RemoteSyncFailed(task_id, status, error_message(task, report))
+    task_id, attempt, reused = start_task(tasks, lock_digest, payload, suffix)
+    return wait_task(
+        tasks, task_id, attempt, reused, payload, timeout, poll_interval, clock, sleep, read_result
+    )
 
-    def wait(task_id: str, attempt: int, reused: bool) -> SyncOutcome:
-        return _wait(tasks, task_id, attempt, timeout, poll_interval, clock, sleep, reused, failed)
 
+def start_task(
+    tasks: AsyncTasks, lock_digest: str, payload: bytes, suffix: str = ""
+) -> tuple[str, int, bool]:
+    """(task id, attempt, reused): invoke unless this lock's task already ran or runs."""
     for attempt in range(1, MAX_ATTEMPTS + 1):
-        task_id = task_id_for(lock_digest, attempt)
+        task_id = task_id_for(lock_digest, attempt) + suffix
         found = tasks.status(task_id)
         if found is None:
             log.info("invoking %s as async task %s", tasks.function_name, task_id)
             tasks.invoke(task_id, payload)
-            return wait(task_id, attempt, False)
+            return task_id, attempt, False
         status, _ = found
-        if status == SUCCEEDED:
-            return wait(task_id, attempt, True)
-        if status in PENDING:
-            return wait(task_id, attempt, True)
+        if status == SUCCEEDED or status in PENDING:
+            return task_id, attempt, True
         log.info("task %s ended %s earlier; trying attempt %d", task_id, status, attempt + 1)
     raise SdprovError(
         f"the model sync for lock {lock_digest[:12]} failed {MAX_ATTEMPTS} times",
         hint="look at the sync function's logs in SLS, fix the cause, then change the lock",
     )
+
+
+def wait_task(
+    tasks: AsyncTasks,
+    task_id: str,
+    attempt: int,
+    reused: bool,
+    payload: bytes,
+    timeout: float,
+    poll_interval: float = 10.0,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    read_result: Callable[[bytes], dict[str, Any] | None] | None = None,
+) -> SyncOutcome:
+    def failed(task_id: str, status: str, task: Any) -> RemoteSyncFailed:
+        report = read_result(payload) if read_result else None
+        return RemoteSyncFailed(task_id, status, error_message(task, report))
+
+    return _wait(tasks, task_id, attempt, timeout, poll_interval, clock, sleep, reused, failed)
 
 
 def _wait(

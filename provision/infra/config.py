@@ -108,6 +108,7 @@ class StackConfig:
     # sync
     sync_timeout_seconds: int
     prune: bool  # let the cloud sync remove more than half of the placed models
+    sync_shards: int  # FC async tasks downloading one lock at once (issue 14)
     fc_endpoint: str | None
     lock_bucket: str | None
     credentials_profile: str | None  # alicloud:profile, for the deploy host's FC calls
@@ -277,6 +278,7 @@ def read_config(
         registry_password=cfg.get_secret("registryPassword") or pulumi.Output.secret(""),
         sync_timeout_seconds=_count(cfg, "syncTimeoutSeconds", 3 * 3600, 60),
         prune=bool(cfg.get_bool("prune")),
+        sync_shards=_count(cfg, "syncShards", 1, 1),
         fc_endpoint=cfg.get("fcEndpoint"),
         lock_bucket=cfg.get("lockBucket"),
         credentials_profile=provider.get("profile") or None,

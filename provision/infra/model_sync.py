@@ -55,6 +55,7 @@ class ModelSyncArgs:
     webui_auth: pulumi.Input[str] = ""  # ECS: `user:password` for those refresh calls
     prune: bool = False  # `sdprov sync --prune`: the mass-removal guard is lifted
     mirror_env: Mapping[str, str] = field(default_factory=dict)  # provision.infra.mirror
+    shards: int = 1  # sdprov:syncShards: shard tasks before the coordinating one
 
 
 class SyncRunProvider(pulumi.dynamic.ResourceProvider):
@@ -85,8 +86,9 @@ class SyncRunProvider(pulumi.dynamic.ResourceProvider):
     @staticmethod
     def _run(props: dict[str, Any]) -> dict[str, Any]:
         from provision.cloudsync.fc_api import FcFunctions, make_client
-        from provision.cloudsync.invoke import AsyncTasks, ResultReader, sync_lock
+        from provision.cloudsync.invoke import AsyncTasks, ResultReader
         from provision.cloudsync.ready import Waiting, wait_active
+        from provision.cloudsync.shards import sync_sharded
 
         client = make_client(endpoint_from(props))
         name = str(props["function_name"])
@@ -97,10 +99,11 @@ class SyncRunProvider(pulumi.dynamic.ResourceProvider):
         wait_active(
             functions, name, Waiting(timeout=float(props["ready_timeout"]), poll_interval=poll)
         )
-        outcome = sync_lock(
+        outcome = sync_sharded(
             AsyncTasks(client, name, "LATEST"),
             lock_digest=str(props["lock_digest"]),
             payload=str(props["payload"]).encode("utf-8"),
+            shards=int(props.get("shards") or 1),
             timeout=float(props["timeout_seconds"]),
             poll_interval=poll,
             read_result=ResultReader(functions, name),
@@ -203,6 +206,7 @@ class ModelSync(pulumi.ComponentResource):
                 "model_count": args.model_count,
                 "payload": payload,
                 "timeout_seconds": args.timeout_seconds,
+                "shards": args.shards,
             },
             opts=pulumi.ResourceOptions(
                 parent=self, depends_on=depends, additional_secret_outputs=list(SECRET_PROPS)

@@ -122,6 +122,7 @@ def _sync(
             model_count=len(lock.models),
             timeout_seconds=cfg.sync_timeout_seconds,
             prune=cfg.prune,
+            shards=cfg.sync_shards,
             fc=base.fc,
             ready_timeout_seconds=cfg.ready_timeout_seconds,
             lock_bucket=cfg.lock_bucket,

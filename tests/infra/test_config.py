@@ -37,6 +37,11 @@ def test_defaults(config: dict[str, str]) -> None:
     assert cfg.target is Target.FC
     assert cfg.max_instances == 1 and cfg.ui.value == "a1111" and not cfg.alibaba_image
     assert str(cfg.manifest) == "manifests/models.yaml"
+    assert cfg.sync_shards == 1
+
+
+def test_sync_shards(config: dict[str, str]) -> None:
+    assert _read(BASE | {"sdprov:syncShards": "4"}).sync_shards == 4
 
 
 @pytest.mark.parametrize(
@@ -58,6 +63,7 @@ def test_defaults(config: dict[str, str]) -> None:
         ({"sdprov:provisionedInstances": "1"}, "only for the Ada, Hopper and Xpu series"),
         ({"sdprov:provisionedInstances": "-1"}, "sdprov:provisionedInstances must be 0 or more"),
         ({"sdprov:maxInstances": "0"}, "sdprov:maxInstances must be 1 or more"),
+        ({"sdprov:syncShards": "0"}, "sdprov:syncShards must be 1 or more"),
         ({"sdprov:ecsEgress": "open"}, "sdprov:ecsEgress is 'open'; allowed: public-ip, nat"),
         ({"sdprov:vpcId": "vpc-1"}, "vpcId, vswitchId and securityGroupId go together"),
     ],

@@ -90,6 +90,7 @@ def _config(target: Target, **changes: Any) -> StackConfig:
         public_url=True, ready_timeout_seconds=1800,
         ecs_instance_type="ecs.gn7i-c8g1.2xlarge", ecs_image_id="ubuntu_22_04_gpu",
         ecs_egress=EcsEgress.PUBLIC_IP, allowed_cidr=None, sync_timeout_seconds=600, prune=False,
+        sync_shards=1,
         registry_user=None, registry_password=pulumi.Output.secret(""),
         fc_endpoint=None, lock_bucket=None, credentials_profile=None, webui_user="admin",
         webui_password=pulumi.Output.secret(PASSWORD),
@@ -340,9 +341,16 @@ def test_sync_function_and_invocation(fc: Deployment) -> None:
     assert run["function_name"] == "sdprov-test-sync"
     assert run["lock_digest"] == LOCK_A.digest and run["model_count"] == 2
     assert json.loads(run["payload"]) == json.loads(LOCK_A.render())
+    assert run["shards"] == 1  # sdprov:syncShards default: one task, as before
     # the WebUI's environment carries the digest the sync reported: instances roll after it
     assert _function(fc, "webui")["environmentVariables"]["SDPROV_LOCK_DIGEST"] == LOCK_A.digest
     assert fc.outputs["lock_digest"] == LOCK_A.digest and fc.outputs["model_count"] == 2
+
+
+def test_sync_shards_reach_the_sync_run() -> None:
+    sharded = deploy(lambda: _config(Target.FC, sync_shards=4), LOCK_A)
+    run = sharded.one(SYNC_RUN, "sync-run").inputs
+    assert run["shards"] == 4 and run["lock_digest"] == LOCK_A.digest
 
 
 def test_ecs_instance_mount_and_reachability(ecs: Deployment) -> None:
