@@ -92,7 +92,7 @@ def _assert_no_op_afterwards(cli: Cli, hf: HfServer, root: Path, paths: list[str
     cli.run("status", "--models-root", str(root), "--verify", "--check")
 
 
-@pytest.mark.parametrize("count", [2, 3, 5])
+@pytest.mark.parametrize("count", [2, 3, pytest.param(5, marks=pytest.mark.slow)])
 def test_workers_split_one_lock_and_fetch_each_file_once(
     cli: Cli, hf: HfServer, paths: list[str], count: int
 ) -> None:
@@ -126,6 +126,7 @@ def test_workers_split_one_lock_and_fetch_each_file_once(
     _assert_no_op_afterwards(cli, hf, root, paths)
 
 
+@pytest.mark.slow
 def test_killed_worker_files_are_finished_by_the_next_run(
     cli: Cli, hf: HfServer, paths: list[str]
 ) -> None:
