@@ -181,9 +181,15 @@ class State:
                 self._merged = False
 
     def reload_record(self, path: str) -> Placed | None:
-        """The record of `path` as the files on disk say now (another worker may have placed it)."""
-        fresh = State(self.root)
-        return fresh.placed.get(path)
+        """The record of `path` as the files on disk say now (another worker may have placed it).
+
+        A record found is remembered, so this run's next save keeps it."""
+        found = State(self.root).placed.get(path)
+        if found is not None:
+            with self._lock:
+                self.placed[path] = found
+                self._merged = True
+        return found
 
     def partial_path(self, sha256: str, path: str) -> Path:
         # Keyed by content and target: two entries with the same bytes (one VAE under two
