@@ -72,7 +72,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
 
         if args.webui:
             raise UsageError("--webui belongs to the coordinating sync (without --shard)")
-        return run_shard(args, console, source.lock, Shard.parse(args.shard), _place_check())
+        wrap, _ = mirror_hook(args.mirror)  # a shard takes its files from the mirror too
+        return run_shard(args, console, source.lock, Shard.parse(args.shard), _place_check(), wrap)
     if args.dry_run:
         # Read-only: the state is replaced atomically, so reading it without the lease is safe.
         sync_plan = plan(source.lock, root, State(root))

@@ -14,7 +14,7 @@ from pathlib import Path
 from provision.console import Console, human_bytes, make_progress
 from provision.lock.lockfile import Lockfile
 from provision.sources import SourceContext
-from provision.sync.apply import PlaceCheck, SyncResult, apply
+from provision.sync.apply import PlaceCheck, SyncResult, WrapSource, apply
 from provision.sync.plan import Act, Plan, plan
 from provision.sync.shard import Shard, share
 from provision.sync.state import State
@@ -36,6 +36,7 @@ def run_shard(
     lock: Lockfile,
     shard: Shard,
     place_check: PlaceCheck,
+    wrap_source: WrapSource | None = None,
 ) -> int:
     root: Path = args.models_root
     state = State(root, shard=shard.label)
@@ -74,6 +75,7 @@ def run_shard(
             progress=make_progress(console, quiet=args.quiet),
             place_check=place_check,
             claim_as=str(shard),
+            wrap_source=wrap_source,
         )
     finally:
         state.finish_shard()
