@@ -61,6 +61,16 @@ class Placed:
         return stat.st_size == self.size and stat.st_mtime_ns == self.mtime_ns
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Sidecar:
+    """A model card file sdprov wrote: its bytes' sha256, the model it belongs to, and the
+    digest of the inputs it was made from (a changed input rewrites it, if still ours)."""
+
+    model: str
+    sha256: str
+    inputs: str
+
+
 class State:
     """Thread-safe record of placed files, saved atomically after every change."""
 
@@ -71,6 +81,7 @@ class State:
         self.partial_dir = self.dir / "partial"
         self.lease_file = lease_path(root)
         self._lock = threading.Lock()
+        self.sidecars: dict[str, Sidecar] = {}
         self.placed: dict[str, Placed] = self._load()
 
     def _load(self) -> dict[str, Placed]:
@@ -78,6 +89,12 @@ class State:
             raw: dict[str, Any] = json.loads(self.file.read_text(encoding="utf-8"))
             if raw.get("version") != STATE_VERSION:
                 raise ValueError(f"unknown state version {raw.get('version')!r}")
+            self.sidecars = {
+                path: Sidecar(
+                    model=str(r["model"]), sha256=str(r["sha256"]), inputs=str(r["inputs"])
+                )
+                for path, r in (raw.get("sidecars") or {}).items()
+            }
             return {
                 path: Placed(
                     sha256=str(r["sha256"]), size=int(r["size"]), mtime_ns=int(r["mtime_ns"])
@@ -114,14 +131,30 @@ class State:
             if self.placed.pop(path, None) is not None:
                 self._save()
 
+    def record_sidecar(self, path: str, sidecar: Sidecar) -> None:
+        with self._lock:
+            self.sidecars[path] = sidecar
+            self._save()
+
+    def forget_sidecar(self, path: str) -> None:
+        with self._lock:
+            if self.sidecars.pop(path, None) is not None:
+                self._save()
+
     def _save(self) -> None:
-        raw = {
+        raw: dict[str, Any] = {
             "version": STATE_VERSION,
             "placed": {
                 p: {"sha256": r.sha256, "size": r.size, "mtime_ns": r.mtime_ns}
                 for p, r in sorted(self.placed.items())
             },
         }
+        if self.sidecars:
+            # Additive: a reader that predates cards ignores the key (the version stays 1).
+            raw["sidecars"] = {
+                p: {"model": r.model, "sha256": r.sha256, "inputs": r.inputs}
+                for p, r in sorted(self.sidecars.items())
+            }
         crash_point("state-save")
         write_text_atomic(self.file, json.dumps(raw, indent=1, sort_keys=True) + "\n")
 

@@ -34,7 +34,6 @@ from provision.webui.client import (
     WebuiClient,
     touch_newer,
 )
-from provision.webui.comfyui_paths import CATEGORIES
 from provision.webui.errors import WebuiError
 
 # folder_paths.supported_pt_extensions: what ComfyUI lists in every model category.
@@ -56,8 +55,9 @@ def is_comfyui(client: WebuiClient) -> bool:
     return isinstance(system, dict) and "comfyui_version" in system
 
 
-def category_of(kind: Kind) -> str | None:
-    return CATEGORIES.get(kind)
+def categories_of(kind: Kind) -> tuple[str, ...]:
+    """ComfyUI's categories reading this kind's folder (ControlNet's also feeds `ipadapter`)."""
+    return kind.comfyui_categories
 
 
 def comfy_name(entry: LockEntry) -> tuple[str | None, str]:
@@ -66,7 +66,7 @@ def comfy_name(entry: LockEntry) -> tuple[str | None, str]:
     path = PurePosixPath(entry.path)
     if path.parts[0] != folder or len(path.parts) < 2:
         return None, f"not under {folder}/: ComfyUI is pointed at that folder for this kind"
-    if category_of(entry.kind) is None:
+    if not categories_of(entry.kind):
         return None, f"ComfyUI has no category for {entry.kind.value} files"
     if path.suffix.lower() not in MODEL_EXTENSIONS:
         return None, f"ComfyUI does not list {path.suffix or 'extensionless'} model files"
@@ -111,7 +111,7 @@ class ComfyuiClient:
 
     def listing(self, kinds: Iterable[Kind]) -> ComfyListing:
         categories = self.categories()
-        wanted = {c for c in (category_of(k) for k in kinds) if c and c in categories}
+        wanted = {c for k in kinds for c in categories_of(k) if c in categories}
         return ComfyListing(
             version=self.version(),
             categories=categories,

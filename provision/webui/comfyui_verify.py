@@ -14,7 +14,7 @@ from provision.webui.client import RefreshOutcome, WebuiClient
 from provision.webui.comfyui_client import (
     ComfyListing,
     ComfyuiClient,
-    category_of,
+    categories_of,
     comfy_name,
     touch_folders,
 )
@@ -27,17 +27,18 @@ def comfy_rows(lock: Lockfile, listing: ComfyListing) -> list[WebuiRow]:
 
 def _row(entry: LockEntry, listing: ComfyListing) -> WebuiRow:
     name, why = comfy_name(entry)
-    category = category_of(entry.kind)
-    if name is None or category is None:
+    if name is None:
         return _make(entry, name, RowStatus.MISSING, why)
-    if category not in listing.categories:
-        reason = f"ComfyUI {listing.version} has no {category!r} category"
+    categories = [c for c in categories_of(entry.kind) if c in listing.categories]
+    if not categories:
+        wanted = " or ".join(categories_of(entry.kind))
+        reason = f"ComfyUI {listing.version} has no {wanted} category"
         return _make(entry, name, RowStatus.MISSING, reason)
-    if name in listing.files.get(category, frozenset()):
+    if any(name in listing.files.get(c, frozenset()) for c in categories):
         return _make(entry, name, RowStatus.LISTED)
     reason = (
-        f"ComfyUI does not list it in {category}: is it started with --extra-model-paths-config "
-        "from `sdprov webui args --ui comfyui`?"
+        f"ComfyUI does not list it in {'/'.join(categories)}: is it started with "
+        "--extra-model-paths-config from `sdprov webui args --ui comfyui`?"
     )
     return _make(entry, name, RowStatus.MISSING, reason)
 

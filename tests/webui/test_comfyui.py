@@ -41,6 +41,11 @@ def test_every_locked_file_is_listed_in_its_category(
     assert names["Lora/add_detail.safetensors"] == "add_detail.safetensors"
     assert {row.status for row in report.rows} == {RowStatus.LISTED}
     assert report.notes == ("server: ComfyUI 0.33.0",)
+    # Model cards beside a LoRA are never listed as models (ComfyUI filters by extension).
+    for card in ("add_detail.json", "add_detail.preview.png", "add_detail.civitai.info"):
+        (models_root / "Lora" / card).write_text("{}")
+    with FakeComfyUI(tmp_path / "ComfyUI", extra_yaml=extra_yaml) as comfy:
+        assert comfy.filename_list("loras") == ["add_detail.safetensors"]
     assert {r.route for r in report.refreshes} == {None}  # no refresh route: folder mtimes
 
 
