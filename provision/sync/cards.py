@@ -34,6 +34,7 @@ from provision.sync.card_content import (
     user_metadata,
     vae_choice,
 )
+from provision.sync.classify import symlink_on_path
 from provision.sync.state import Sidecar, State
 
 MAX_PREVIEW_BYTES = 32 << 20
@@ -82,6 +83,8 @@ def roles_of(entry: LockEntry) -> tuple[str, ...]:
 
 def ownership(root: Path, path: str, state: State) -> str | None:
     """None when the file is absent or ours to replace; else why it must be left alone."""
+    if symlink_on_path(root, path) is not None:
+        return "a symlink is on its path (not followed)"
     on_disk = sha256_of(root / path)
     if on_disk is None:
         return None
@@ -161,7 +164,7 @@ def _write(root: Path, path: str, data: bytes, state: State, record: Sidecar) ->
     # Recheck right before replacing: the user may have edited it while we fetched.
     if ownership(root, path, state) is not None:
         return False
-    write_bytes_atomic(root / path, data)
+    write_bytes_atomic(root / path, data, state.partial_dir)
     state.record_sidecar(path, record)
     return True
 
@@ -236,8 +239,11 @@ def card_status(lock: Lockfile, root: Path, state: State) -> dict[str, dict[str,
     return out
 
 
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+def write_bytes_atomic(path: Path, data: bytes, temp_dir: Path) -> None:
+    # The temp file lives in .sdprov/partial (same file system as the models root): a sync
+    # killed mid-write leaves nothing in a kind folder.
+    temp_dir.mkdir(parents=True, exist_ok=True)
+    tmp = temp_dir / f"card.{secrets.token_hex(6)}.tmp"
     try:
         with tmp.open("xb") as fh:
             fh.write(data)
