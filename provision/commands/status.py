@@ -15,6 +15,8 @@ from provision.commands.common import (
 )
 from provision.commands.mirror import add_mirror, check_mirror
 from provision.console import Console, human_bytes
+from provision.sync.cards import card_status
+from provision.sync.state import State
 from provision.sync.status import DRIFT, Condition, status_rows
 
 
@@ -50,6 +52,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
     shards = _shards(args.models_root)
     drift_kinds = DRIFT - ({Condition.EXTRA} if args.allow_extra else set())
     drift = [r for r in rows if r.condition in drift_kinds]
+    # Model cards: reported, never drift (a user's own card is theirs to keep).
+    cards = card_status(source.lock, args.models_root, State(args.models_root))
     webui: dict[str, tuple[str, str]] = {}
     if args.webui:
         from provision.webui.verify import status_rows as webui_rows
@@ -65,6 +69,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
             raw = row.to_json()
             if args.webui and row.path in webui:
                 raw["webui"], raw["webui_detail"] = webui[row.path]
+            if row.path in cards:
+                raw["cards"] = cards[row.path]
             models.append(raw)
         console.emit_json(
             {
@@ -92,6 +98,10 @@ def run(args: argparse.Namespace, console: Console) -> int:
             console.out(
                 f"{row.condition.value:<10} {row.kind:<12} {base:<7}{web_cell} {row.path}{detail}"
             )
+        for files in cards.values():
+            for path, card in files.items():
+                if card != "ok":
+                    console.out(f"{'card':<10} {card:<34} {path}")
         counts = {c: sum(1 for r in rows if r.condition is c) for c in Condition}
         console.info(", ".join(f"{n} {c.value}" for c, n in counts.items() if n) or "empty")
         if mirror is not None:

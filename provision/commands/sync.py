@@ -19,6 +19,7 @@ from provision.errors import SdprovError, UsageError
 from provision.lock.lockfile import Lockfile
 from provision.sources import SourceContext
 from provision.sync.apply import PlaceCheck, apply
+from provision.sync.cards import sync_cards
 from provision.sync.lease import DEFAULT_TTL, Lease
 from provision.sync.plan import Act, Plan, plan
 from provision.sync.state import State, lease_path
@@ -92,6 +93,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
             )
         return 0
     wrap_source, mirror_use = mirror_hook(args.mirror)
+    ctx = SourceContext.from_env()
     with Lease(lease_path(root), ttl=DEFAULT_TTL, wait=args.lease_wait) as lease:
         # Read the state only now: another sync may have placed files while we waited. It
         # includes shard workers' records, folded into state.json at the first save.
@@ -112,7 +114,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
             sync_plan,
             root=root,
             state=state,
-            ctx=SourceContext.from_env(),
+            ctx=ctx,
             lease=lease,
             jobs=args.jobs,
             progress=make_progress(console, quiet=args.quiet),
@@ -120,6 +122,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
             wrap_source=wrap_source,
         )
         state.save()
+        # Cards only for models placed and verified: apply recorded exactly those in state.
+        cards = sync_cards(source.lock, root, state, ctx)
     summary = (
         f"{len(result.downloaded)} downloaded, {len(result.adopted)} adopted, "
         f"{len(result.moved)} moved, {len(result.removed)} removed, "
@@ -127,8 +131,18 @@ def run(args: argparse.Namespace, console: Console) -> int:
     )
     for path in result.left_alone:
         console.warn(f"{path}: changed since sdprov placed it; left in place and no longer tracked")
+    for path, why in sorted(cards.left_alone.items()):
+        console.warn(f"{path}: model card {why}; left as it is")
+    for path, why in sorted(cards.failures.items()):
+        console.warn(f"{path}: no model card: {why}")
+    if cards.written or cards.removed:
+        console.info(f"model cards: {len(cards.written)} written, {len(cards.removed)} removed")
     webui_ok = True
-    report: dict[str, object] = {"models_root": str(root), "lock_digest": source.lock.digest}
+    report: dict[str, object] = {
+        "models_root": str(root),
+        "lock_digest": source.lock.digest,
+        "cards": cards.to_json(),
+    }
     if mirror_use is not None:
         report["mirror"] = mirror_use.to_json()
         console.info(

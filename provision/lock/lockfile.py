@@ -19,6 +19,7 @@ from typing import Any, Final, TypeVar
 
 from provision.errors import LockfileError
 from provision.kinds import Family, Kind
+from provision.manifest.cards import PREVIEW_MODES, CardOptions
 from provision.sources.locked import LockedSource, RawFields, source_from_raw
 
 LOCK_VERSION: Final = 2
@@ -108,6 +109,8 @@ class LockEntry:
     trained_words: tuple[str, ...] = ()
     civitai_scan: CivitaiScan | None = None
     inspected: Inspected | None = None
+    card: CardOptions | None = None  # Civitai entries: the manifest's model-card keys
+    preview_url: str | None = None  # Civitai entries: the image the card's preview is made from
 
     def __post_init__(self) -> None:
         check_relative_path(self.path)
@@ -146,6 +149,10 @@ class LockEntry:
             raw["civitai_scan"] = self.civitai_scan.to_raw()
         if self.inspected is not None:
             raw["inspected"] = self.inspected.to_raw()
+        if self.card is not None:
+            raw["card"] = self.card.to_raw()
+        if self.preview_url is not None:
+            raw["preview_url"] = self.preview_url
         return raw
 
     @classmethod
@@ -163,6 +170,7 @@ class LockEntry:
         if not path.startswith(f"{kind.folder}/"):
             f.fail("path", f"a {kind.value} must be under {kind.folder}/, got {path!r}")
         scan, inspected = f.opt_object("civitai_scan"), f.opt_object("inspected")
+        card = f.opt_object("card")
         return cls(
             name=f.req_str("name"),
             kind=kind,
@@ -180,6 +188,8 @@ class LockEntry:
             trained_words=f.opt_str_list("trained_words"),
             civitai_scan=CivitaiScan.from_fields(scan) if scan else None,
             inspected=Inspected.from_fields(inspected) if inspected else None,
+            card=_card(card) if card else None,
+            preview_url=f.opt_str("preview_url"),
         )
 
 
@@ -187,9 +197,26 @@ ENTRY_FIELDS: Final = frozenset(
     {
         "name", "kind", "path", "size", "sha256", "base", "format", "source", "entry_digest",
         "allow_pickle", "base_model", "base_declared", "autov2", "trained_words",
-        "civitai_scan", "inspected",
+        "civitai_scan", "inspected", "card", "preview_url",
     }
 )  # fmt: skip
+
+
+def _card(f: RawFields) -> CardOptions:
+    f.unknown(frozenset({"trigger", "weight", "preview", "notes", "vae"}))
+    weight = f.raw.get("weight")
+    if weight is not None and (isinstance(weight, bool) or not isinstance(weight, int | float)):
+        f.fail("weight", f"must be a number, got {weight!r}")
+    preview = f.opt_str("preview") or "sfw"
+    if preview not in PREVIEW_MODES:
+        f.fail("preview", f"must be one of {', '.join(PREVIEW_MODES)}, got {preview!r}")
+    return CardOptions(
+        trigger=f.opt_str_list("trigger") if "trigger" in f.raw else None,
+        weight=None if weight is None else float(weight),
+        preview=preview,
+        notes=f.opt_str("notes"),
+        vae=f.opt_str("vae"),
+    )
 
 
 def _enum(f: RawFields, key: str, kind: type[_E]) -> _E:

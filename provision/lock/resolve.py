@@ -12,6 +12,7 @@ from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
+from typing import Final
 
 from provision.errors import (
     ManifestError,
@@ -37,7 +38,7 @@ from provision.manifest.parse import Manifest, ModelSpec
 from provision.manifest.refs import CivitaiRef, HfRef, UrlRef
 from provision.net.failures import as_sdprov_error
 from provision.sources import ResolvedFile, SourceContext, civitai, huggingface, url
-from provision.sources.locked import RawFields
+from provision.sources.locked import CivitaiSource, RawFields
 from provision.sources.registry import byte_source
 
 # Lock-time compatibility check hook (see provision.inspection): returns problems as text.
@@ -269,6 +270,7 @@ def _to_entry(
     file_family = _family_of(report)
     base = spec.base or file_family or resolved.base
     details = _details(resolved, spec.label)
+    civitai_entry = isinstance(resolved.source, CivitaiSource)
     return LockEntry(
         name=stem,
         kind=spec.kind,
@@ -295,12 +297,30 @@ def _to_entry(
             family=report.family,
             flags=tuple(report.flags),
         ),
+        card=spec.card if civitai_entry else None,
+        preview_url=choose_preview(resolved.images, spec.card.preview) if civitai_entry else None,
     )
 
 
 def _details(resolved: ResolvedFile, label: str) -> RawFields:
     """The source's extra facts (AutoV2, trained words, scans), checked like a lock entry's."""
     return RawFields(resolved.extra, f"{label}: what the source reported")
+
+
+# Civitai's own safe-for-work browsing levels: PG (1) and PG-13 (2). 0 means not rated yet.
+SFW_LEVELS: Final = 1 | 2
+
+
+def choose_preview(images: tuple[tuple[str, int, str], ...], mode: str) -> str | None:
+    """The card's preview: the first still image the mode allows (the first is not always SFW)."""
+    if mode == "none":
+        return None
+    for image_url, level, media in images:
+        if media != "image":
+            continue  # a video has no still frame to convert without a decoder
+        if mode == "any" or (level and not level & ~SFW_LEVELS):
+            return image_url
+    return None
 
 
 def _family_of(report: FileReport | None) -> Family | None:

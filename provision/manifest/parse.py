@@ -12,7 +12,7 @@ import difflib
 import hashlib
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path, PurePosixPath
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from provision.errors import Location, ManifestError, ManifestProblem
 from provision.kinds import KIND_SECTIONS, NAMED_BY_BASENAME, SECTION_KINDS, Family, Kind
+from provision.manifest.cards import CARD_KEY_KINDS, CardOptions
 from provision.manifest.filenames import (
     name_problem,
     path_problem,
@@ -70,6 +71,7 @@ class ModelSpec:
     file: FileSelector | None
     location: Location
     digest: str  # sha256 of the entry's canonical JSON: changes iff the entry changed
+    card: CardOptions = field(default_factory=CardOptions)
 
     @property
     def pinned(self) -> bool:
@@ -301,6 +303,9 @@ def _to_spec(
         for key in ("file", "file_id"):
             if key in entry:
                 fail(key, "only applies to `civitai:` sources")
+    for key, kinds, why in CARD_KEY_KINDS:
+        if key in entry and kind not in kinds:
+            fail(key, why)
     conflicting_file_id = "file_id" in entry and entry["file_id"] != getattr(
         source, "file_id", None
     )
@@ -336,6 +341,7 @@ def _to_spec(
         file=FileSelector(**selector) if selector else None,
         location=positions.of(path),
         digest=hashlib.sha256(canonical.encode()).hexdigest(),
+        card=CardOptions.from_entry(entry),
     )
 
 

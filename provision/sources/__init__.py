@@ -40,6 +40,8 @@ class ResolvedFile:
     declared_kind: Kind | None = None  # the kind the source labels it with, when it says
     extra: dict[str, Any] = field(default_factory=dict)
     head: bytes = b""  # the file's first bytes, when resolving already fetched them
+    # Civitai: the version's images as (url, nsfwLevel, type), in the API's order.
+    images: tuple[tuple[str, int, str], ...] = ()
 
 
 class ByteSource(Protocol):

@@ -233,8 +233,19 @@ def resolve(
         if chosen.get("type") in KIND_FILE_TYPES.get(kind, ())
         else MODEL_TYPE_KINDS.get(model_type),
         extra=extra,
+        images=_images(version),
         head=peeked.head,
     )
+
+
+def _images(version: dict[str, Any]) -> tuple[tuple[str, int, str], ...]:
+    out = []
+    for image in version.get("images") or ():
+        if isinstance(image, dict) and isinstance(image.get("url"), str):
+            level = image.get("nsfwLevel")
+            out.append((image["url"], level if isinstance(level, int) else 0,
+                        str(image.get("type") or "image")))  # fmt: skip
+    return tuple(out)
 
 
 def _choose_file(

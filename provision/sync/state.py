@@ -68,6 +68,16 @@ def shards_dir(root: Path) -> Path:
     return root / STATE_DIR / "shards"
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Sidecar:
+    """A model card file sdprov wrote: its bytes' sha256, the model it belongs to, and the
+    digest of the inputs it was made from (a changed input rewrites it, if still ours)."""
+
+    model: str
+    sha256: str
+    inputs: str
+
+
 class State:
     """Thread-safe record of placed files, saved atomically after every change.
 
@@ -89,6 +99,7 @@ class State:
         self._mine: dict[str, Placed] = {}
         self._folded: list[Path] = []
         self._merged = False
+        self.sidecars: dict[str, Sidecar] = {}
         self.placed: dict[str, Placed] = self._load()
         self._merge_shards()
 
@@ -109,6 +120,12 @@ class State:
             raw: dict[str, Any] = json.loads(self.file.read_text(encoding="utf-8"))
             if raw.get("version") != STATE_VERSION:
                 raise ValueError(f"unknown state version {raw.get('version')!r}")
+            self.sidecars = {
+                path: Sidecar(
+                    model=str(r["model"]), sha256=str(r["sha256"]), inputs=str(r["inputs"])
+                )
+                for path, r in (raw.get("sidecars") or {}).items()
+            }
             return {
                 path: Placed(
                     sha256=str(r["sha256"]), size=int(r["size"]), mtime_ns=int(r["mtime_ns"])
@@ -146,6 +163,16 @@ class State:
             if self.placed.pop(path, None) is not None:
                 self._save()
 
+    def record_sidecar(self, path: str, sidecar: Sidecar) -> None:
+        with self._lock:
+            self.sidecars[path] = sidecar
+            self._save()
+
+    def forget_sidecar(self, path: str) -> None:
+        with self._lock:
+            if self.sidecars.pop(path, None) is not None:
+                self._save()
+
     def _save(self) -> None:
         if self.shard_file is not None:
             from provision.sync.shardstate import write_shard_file
@@ -153,13 +180,19 @@ class State:
             crash_point("state-save")
             write_shard_file(self.shard_file, self._mine, self.shard_meta)
             return
-        raw = {
+        raw: dict[str, Any] = {
             "version": STATE_VERSION,
             "placed": {
                 p: {"sha256": r.sha256, "size": r.size, "mtime_ns": r.mtime_ns}
                 for p, r in sorted(self.placed.items())
             },
         }
+        if self.sidecars:
+            # Additive: a reader that predates cards ignores the key (the version stays 1).
+            raw["sidecars"] = {
+                p: {"model": r.model, "sha256": r.sha256, "inputs": r.inputs}
+                for p, r in sorted(self.sidecars.items())
+            }
         crash_point("state-save")
         write_text_atomic(self.file, json.dumps(raw, indent=1, sort_keys=True) + "\n")
         # Finished shards' records are in state.json now; their files can go.

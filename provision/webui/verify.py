@@ -35,6 +35,7 @@ from provision.webui.client import (
     RefreshStatus,
     WebuiClient,
 )
+from provision.webui.comfyui_client import is_comfyui
 
 # Forge lists VAEs in `sd-modules`, built by `modules_forge/main_entry.refresh_models`, which runs
 # when a browser loads the UI or presses its refresh button; `refresh-vae` does not touch it.
@@ -292,8 +293,13 @@ def refresh_and_verify(
 
     Called by `sdprov sync --webui URL` after a sync. Raises `WebuiError` only when WebUI cannot
     be reached or refuses the credentials; every per-model finding is a row of the report.
+    A ComfyUI server (recognised by its `/system_stats`) is refreshed and listed its own way.
     """
     with WebuiClient(url, auth) as client:
+        if is_comfyui(client):
+            from provision.webui.comfyui_verify import comfy_refresh_and_verify
+
+            return comfy_refresh_and_verify(client, lock, models_root)
         refreshes = (
             client.refresh_checkpoints(),
             client.refresh_vae(),
@@ -374,8 +380,14 @@ def status_rows(
     For `sdprov status --webui URL`; `--check` should exit 1 when any row's `problem` is True.
     """
     with WebuiClient(url, auth) as client:
-        listing = client.listing()
-    by_path = {row.path: row for row in verify_listing(lock, listing)}
+        if is_comfyui(client):
+            # Imported here: comfyui_verify builds on this module's row types.
+            from provision.webui.comfyui_verify import comfy_listing_rows
+
+            web_rows = comfy_listing_rows(client, lock)
+        else:
+            web_rows = verify_listing(lock, client.listing())
+    by_path = {row.path: row for row in web_rows}
     out = []
     for entry in sorted(lock.models, key=lambda m: m.sort_key):
         web = by_path[entry.path]

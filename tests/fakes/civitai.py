@@ -50,6 +50,7 @@ FORMATS: Final = frozenset(
 )
 SIZES: Final = frozenset({"full", "pruned"})
 STORAGE_BUCKET: Final = "/file/civitai-modelfiles/model"
+IMAGE_PREFIX: Final = "/xG1nkqKTMzGDvpLrqFT7WA"  # image.civitai.com account segment
 
 # baseModel -> root ecosystem used in AIRs (reference §1.8); unknown bases fall back to a slug.
 _ECOSYSTEM_MEMBERS: Final[dict[str, Sequence[str]]] = {
@@ -130,6 +131,19 @@ class FakeFile:
 
 
 @dataclass
+class FakeImage:
+    """One of a version's images: `nsfwLevel` bit flags (1 PG, 2 PG-13, 4 R, 8 X, 16 XXX)."""
+
+    id: int
+    data: bytes  # the image file as image.civitai.com serves it (JPEG, WebP, PNG)
+    ext: str = "jpeg"
+    nsfw_level: int = 1
+    width: int = 8
+    height: int = 8
+    type: str = "image"
+
+
+@dataclass
 class FakeVersion:
     id: int
     name: str
@@ -141,6 +155,8 @@ class FakeVersion:
     usage_control: str = "Download"
     published_at: str = "2024-01-01T00:00:00.000Z"
     status: str = "Published"
+    images: list[FakeImage] = field(default_factory=list)
+    description: str | None = None
 
 
 @dataclass
@@ -367,14 +383,16 @@ class CivitaiServer(FakeHosts):
             "baseModelType": None,
             "earlyAccessEndsAt": version.early_access_deadline,
             "earlyAccessConfig": None,
-            "description": None,
+            "description": version.description,
             "uploadType": "Created",
             "usageControl": version.usage_control,
             "air": air(model, version),
             "stats": {"downloadCount": 0, "thumbsUpCount": 0},
             "model": {"name": model.name, "type": model.type, "nsfw": model.nsfw, "poi": model.poi},
             "files": [] if removed else [self._version_file_json(version, f) for f in files],
-            "images": [],
+            "images": []
+            if model.mode == "TakenDown"
+            else [self._image_json(image) for image in version.images],
         }
         if model.mode is not None:
             out["model"]["mode"] = model.mode
@@ -573,9 +591,33 @@ class CivitaiServer(FakeHosts):
         query = self._signer.sign(path, [("response-content-disposition", disposition)])
         return f"{self.storage_url}{path}?{query}"
 
+    def _image_json(self, image: FakeImage) -> JSON:
+        # image.civitai.com/<account>/<uuid>/width=N/<id>.<ext>: the size sits in the path.
+        url = f"{self.storage_url}{IMAGE_PREFIX}/{image.id}/width={image.width}/{image.id}.{image.ext}"
+        return {"url": url, "nsfwLevel": image.nsfw_level, "width": image.width,
+                "height": image.height, "hash": "U00000fQfQfQfQfQfQfQfQfQfQfQ", "type": image.type,
+                "metadata": {"hash": "U00000", "width": image.width, "height": image.height},
+                "meta": None}  # fmt: skip
+
+    def _find_image(self, image_id: int) -> FakeImage | None:
+        for model in self._snapshot():
+            for version in model.versions:
+                for image in version.images:
+                    if image.id == image_id:
+                        return image
+        return None
+
     # ----------------------------------------------------------------- storage
 
     def _route_storage(self, h: FakeHandler) -> None:
+        image = re.fullmatch(rf"{IMAGE_PREFIX}/(\d+)/width=\d+/[^/]+", h.route_path)
+        if image is not None and h.command == "GET":
+            picture = self._find_image(int(image.group(1)))
+            if picture is None:
+                h.respond(404, b"Not Found", content_type="text/plain")
+            else:
+                h.serve_content(picture.data, headers={"Content-Type": f"image/{picture.ext}"})
+            return
         if h.command not in ("GET", "HEAD"):
             h.respond(405, s3_error_xml("MethodNotAllowed", "Method not allowed"),
                       content_type="application/xml")  # fmt: skip
@@ -611,4 +653,4 @@ class CivitaiServer(FakeHosts):
         h.serve_content(found[1].content, headers=headers)
 
 
-__all__ = ["CivitaiServer", "FakeFile", "FakeModel", "FakeVersion"]
+__all__ = ["CivitaiServer", "FakeFile", "FakeImage", "FakeModel", "FakeVersion"]

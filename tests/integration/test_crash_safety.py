@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from provision.sync.card_content import SUFFIXES
 from tests.fakes import CivitaiServer, HfServer
 from tests.integration.catalog import build
 from tests.integration.conftest import Cli
@@ -63,11 +64,17 @@ def _entries(lock: Path) -> dict[str, str]:
     return {m["path"]: m["sha256"] for m in json.loads(lock.read_text())["models"]}
 
 
+CARD_SUFFIXES = tuple(SUFFIXES.values())
+
+
 def _kind_files(root: Path) -> dict[str, Path]:
+    """Every model file in the kind folders (the model cards beside them are not models)."""
     return {
         p.relative_to(root).as_posix(): p
         for p in root.rglob("*")
-        if p.is_file() and ".sdprov" not in p.relative_to(root).parts
+        if p.is_file()
+        and ".sdprov" not in p.relative_to(root).parts
+        and not p.name.endswith(CARD_SUFFIXES)
     }
 
 

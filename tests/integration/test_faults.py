@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from provision.sync.card_content import SUFFIXES
 from tests.fakes import CivitaiServer, HfServer
 from tests.integration.catalog import MANIFEST, build
 from tests.integration.conftest import TOKEN, Cli
@@ -23,11 +24,15 @@ def locked(cli: Cli, civitai: CivitaiServer, hf: HfServer, tmp_path: Path) -> Pa
     return tmp_path / "sd" / "models"
 
 
+CARD_SUFFIXES = tuple(SUFFIXES.values())
+
+
 def _kind_folder_files(root: Path) -> list[str]:
+    """Model files only: the model cards written beside Civitai models are not counted."""
     return sorted(
         p.relative_to(root).as_posix()
         for p in root.rglob("*")
-        if p.is_file() and ".sdprov" not in p.parts
+        if p.is_file() and ".sdprov" not in p.parts and not p.name.endswith(CARD_SUFFIXES)
     )
 
 

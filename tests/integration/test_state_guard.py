@@ -119,13 +119,15 @@ def test_symlink_planted_over_a_placed_folder_is_left_alone(
     # Someone swaps the embeddings folder for a link to a folder holding a same-named file.
     outside = tmp_path / "elsewhere"
     outside.mkdir()
-    (root / EMB).replace(outside / "negative_xl.safetensors")
+    for moved in (root / "embeddings").iterdir():  # the model and its cards
+        moved.replace(outside / moved.name)
     (root / "embeddings").rmdir()
     (root / "embeddings").symlink_to(outside, target_is_directory=True)
     _relock(cli, tmp_path, MANIFEST.replace("embeddings:\n  - civitai: urn:air:sdxl:embedding:"
                                             "civitai:7808@9208\n", ""))  # fmt: skip
     cli.run("sync", "--models-root", str(root))
     assert (outside / "negative_xl.safetensors").is_file()  # its target survives
+    assert (outside / "negative_xl.json").is_file()  # and its card: not deleted through a link
     assert EMB not in _state(root)
     status = cli.run("status", "--models-root", str(root))
     assert "symlink" in status.stdout + status.stderr

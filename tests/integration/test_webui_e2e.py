@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from provision.webui.comfyui_paths import extra_model_paths_yaml
 from tests.fakes import CivitaiServer, HfServer
+from tests.fakes_webui.comfyui import FakeComfyUI
 from tests.fakes_webui.server import Dirs, FakeWebui, Variant
 from tests.integration.catalog import MANIFEST, build
 from tests.integration.conftest import Cli
@@ -56,3 +58,40 @@ def test_sync_tells_webui_and_checks_every_model_is_listed(
         )
         rows = {m["path"]: m for m in json.loads(failed.stdout)["models"]}
         assert rows["Lora/add-detail-xl.safetensors"]["webui"] == "missing"
+
+
+def test_sync_and_status_against_comfyui(
+    cli: Cli, civitai: CivitaiServer, hf: HfServer, tmp_path: Path
+) -> None:
+    build(tmp_path, civitai, hf)
+    (tmp_path / "manifests" / "models.yaml").write_text(MANIFEST)
+    cli.run("lock")
+    root = tmp_path / "sd" / "models"
+    config = tmp_path / "comfy" / "extra_model_paths.yaml"
+    config.parent.mkdir()
+    config.write_text(extra_model_paths_yaml(root))
+    env = dict(cli.env, SDPROV_WEBUI_AUTH=":".join(AUTH))
+    with FakeComfyUI(tmp_path / "ComfyUI", extra_yaml=config, auth=AUTH) as comfy:
+        out = Cli(cli.cwd, env).run(
+            "sync", "--models-root", str(root), "--webui", comfy.url, "--json"
+        )
+        assert AUTH[1] not in out.stdout + out.stderr
+        report = json.loads(out.stdout)["webui"]
+        assert report["ok"] is True
+        rows = {row["path"]: row for row in report["rows"]}
+        assert rows["Lora/add-detail-xl.safetensors"]["webui_name"] == "add-detail-xl.safetensors"
+        assert {row["status"] for row in rows.values()} == {"listed"}
+        # Moved out of its folder: ComfyUI no longer lists it (the folder's mtime changed).
+        (root / "Lora/add-detail-xl.safetensors").rename(root / "add-detail-xl.safetensors")
+        failed = Cli(cli.cwd, env).run(
+            "status",
+            "--models-root",
+            str(root),
+            "--webui",
+            comfy.url,
+            "--check",
+            "--json",
+            check=1,
+        )
+        models = {m["path"]: m for m in json.loads(failed.stdout)["models"]}
+        assert models["Lora/add-detail-xl.safetensors"]["webui"] == "missing"

@@ -125,7 +125,7 @@ colour: blue
 """
 
 EXPECTED = """\
-bad.yaml:3:5: error: unknown key 'nmae' in checkpoints[0] (did you mean 'name'?); allowed: allow_pickle, base, civitai, file, file_id, hf, name, sha256, subfolder, url
+bad.yaml:3:5: error: unknown key 'nmae' in checkpoints[0] (did you mean 'name'?); allowed: allow_pickle, base, civitai, file, file_id, hf, name, notes, preview, sha256, subfolder, trigger, url, vae, weight
 bad.yaml:5:5: error: checkpoints[1] has two sources (civitai, hf); an entry has exactly one of `civitai:`, `hf:` or `url:`
 bad.yaml:9:5: error: loras[1] (x): name 'x' is already used by loras[0] (x) (line 7); WebUI names this kind by file name alone, so one would hide the other
 bad.yaml:11:10: error: loras[2].url: a `url:` source needs `sha256:` (the only way to know the bytes are right)
