@@ -19,7 +19,7 @@ from provision.errors import SdprovError, UsageError
 from provision.lock.lockfile import Lockfile
 from provision.sources import SourceContext
 from provision.sync.apply import PlaceCheck, apply
-from provision.sync.cards import sync_cards
+from provision.sync.cards import CardResult, sync_cards
 from provision.sync.lease import DEFAULT_TTL, Lease
 from provision.sync.plan import Act, Plan, plan
 from provision.sync.state import State, lease_path
@@ -123,7 +123,11 @@ def run(args: argparse.Namespace, console: Console) -> int:
         )
         state.save()
         # Cards only for models placed and verified: apply recorded exactly those in state.
-        cards = sync_cards(source.lock, root, state, ctx)
+        # A sync from a mirror must need no internet, and the mirror holds no cards yet: the
+        # cards already placed stay, new ones wait for a sync from the sources.
+        cards = (
+            CardResult() if mirror_use is not None else sync_cards(source.lock, root, state, ctx)
+        )
     summary = (
         f"{len(result.downloaded)} downloaded, {len(result.adopted)} adopted, "
         f"{len(result.moved)} moved, {len(result.removed)} removed, "
