@@ -105,6 +105,9 @@ class Faults:
         self.html_instead = False
         self.json_instead = False
         self.throttle_bps: int | None = None
+        # Seconds added before every answer of a JSON API host (not file bytes): a far-away
+        # API, for the lock benchmark.
+        self.api_latency = 0.0
         self.truncate_to: int | None = None
         self.corrupt = False
         self.on_reset: Callable[[], None] | None = None  # runs as a reset fires (expire URLs)
@@ -159,6 +162,7 @@ class Faults:
         self.on_reset = None
         self.ignore_range = self.html_instead = self.json_instead = self.corrupt = False
         self.throttle_bps = self.truncate_to = None
+        self.api_latency = 0.0
 
     def take_failure(self, host: str, target: str) -> _Failure | None:
         with self._lock:
@@ -432,6 +436,8 @@ class FakeHandler(http.server.BaseHTTPRequestHandler):
                 headers={name.lower(): value for name, value in self.headers.items()},
             )
         )
+        if self.server.faults.api_latency and self.server.label in ("api", "hf"):
+            time.sleep(self.server.faults.api_latency)
         try:
             failure = self.server.faults.take_failure(self.server.label, self.path)
             if failure is not None:
