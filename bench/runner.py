@@ -52,11 +52,12 @@ def have(tool: str, package: str) -> bool:
     if shutil.which(tool):
         return True
     if os.geteuid() == 0 and shutil.which("apt-get"):
-        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-        subprocess.run(["apt-get", "install", "-y", "-qq", package], check=False, **quiet)
-        if not shutil.which(tool):
-            subprocess.run(["apt-get", "update", "-qq"], check=False, **quiet)
-            subprocess.run(["apt-get", "install", "-y", "-qq", package], check=False, **quiet)
+        install = ["apt-get", "install", "-y", "-qq", package]
+        steps = [install, ["apt-get", "update", "-qq"], install]
+        for step in steps:
+            subprocess.run(step, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            if shutil.which(tool):
+                break
     return shutil.which(tool) is not None
 
 
