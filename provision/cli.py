@@ -10,32 +10,22 @@ sets `run(args, console) -> int` as the default `func`.
 
 from __future__ import annotations
 
+# Start-up time: only what parsing needs is imported at the top (`sdprov --version` stays
+# near bare Python); the error boundary's modules are imported once a command runs.
 import argparse
-import contextlib
-import errno
 import importlib
-import logging
 import os
-import shutil
-import signal
 import sys
-import threading
 from collections.abc import Sequence
-from pathlib import Path
-from types import FrameType
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from provision import __version__
-from provision.console import FILE_ONLY, Console, human_bytes
-from provision.errors import (
-    FileSystemError,
-    ManifestError,
-    SdprovError,
-    from_os_error,
-)
-from provision.net.failures import as_sdprov_error
 
-log = logging.getLogger("provision.cli")
+if TYPE_CHECKING:
+    from types import FrameType
+
+    from provision.console import Console
+    from provision.errors import FileSystemError, SdprovError
 
 COMMAND_MODULES: Final[tuple[str, ...]] = (
     "provision.commands.lock",
@@ -89,7 +79,32 @@ def _subparsers_of(parser: argparse.ArgumentParser) -> list[argparse.ArgumentPar
     return found
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _commands_for(argv: Sequence[str]) -> tuple[str, ...]:
+    """The command modules parsing `argv` needs: the named command's alone when there is one,
+    none for a bare `--version`, all otherwise (`--help`, or an error listing the choices).
+
+    Building every subcommand's options costs tens of milliseconds at each start; a command
+    module's name is its command's name (`provision.commands.sync` registers `sync`).
+    """
+    by_name = {module.rsplit(".", 1)[1]: module for module in COMMAND_MODULES}
+    skip_value = False
+    for arg in argv:
+        if skip_value:
+            skip_value = False
+        elif arg == "--log-file":
+            skip_value = True  # its value is a file name, not a command
+        elif arg == "--version":
+            return ()
+        elif arg in ("-h", "--help", "--"):
+            break
+        elif not arg.startswith("-"):
+            return (by_name[arg],) if arg in by_name else COMMAND_MODULES
+    return COMMAND_MODULES
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser for `argv` (every command when None). Light: a command module imports its
+    implementation (httpx, rich, YAML, JSON Schema, inspection) inside `run`."""
     parser = argparse.ArgumentParser(
         prog="sdprov",
         description="Declarative provisioner for Stable Diffusion WebUI models.",
@@ -97,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"sdprov {__version__}")
     _add_output_options(parser, top=True)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module_name in COMMAND_MODULES:
+    for module_name in COMMAND_MODULES if argv is None else _commands_for(argv):
         importlib.import_module(module_name).register(subparsers)
     for sub in _subparsers_of(parser):
         _add_output_options(sub, top=False)
@@ -105,8 +120,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
+    # After parsing: `--version` and `--help` exit above without loading rich.
+    import logging
+
+    from provision.console import FILE_ONLY, Console
+    from provision.errors import ManifestError, SdprovError, from_os_error
+
+    log = logging.getLogger("provision.cli")
+
     try:
         console = Console(
             json_mode=bool(getattr(args, "json", False)),
@@ -139,6 +163,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         # A bug (or a network failure that escaped its retries): one line for the user; the
         # traceback only where they asked for it.
+        from provision.net.failures import as_sdprov_error  # httpx: only when needed
+
         error = as_sdprov_error(exc)  # logs a bug's traceback at debug level
         console.fail(error)
         return error.exit_code
@@ -147,6 +173,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def explain_os_error(exc: OSError) -> FileSystemError:
     """`from_os_error`, with how much space is free when the disk filled up."""
+    import contextlib
+    import errno
+    import shutil
+    from pathlib import Path
+
+    from provision.console import human_bytes
+    from provision.errors import from_os_error
+
     space = ""
     if exc.errno in (errno.ENOSPC, errno.EDQUOT) and isinstance(exc.filename, str):
         with contextlib.suppress(OSError):
@@ -161,6 +195,10 @@ def _install_interrupt_handler(console: Console) -> None:
     A second Ctrl-C while that runs ends the process at once, quietly: a user pressing it
     twice wants out, not a traceback from inside the cleanup.
     """
+    import contextlib
+    import signal
+    import threading
+
     pressed = threading.Event()
 
     def on_sigint(signum: int, frame: FrameType | None) -> None:
@@ -176,6 +214,9 @@ def _install_interrupt_handler(console: Console) -> None:
 
 
 def _interrupted(console: Console) -> int:
+    import logging
+    import threading
+
     console.error("interrupted; nothing unverified was placed, the next run resumes")
     if console.json_mode and not console.emitted_json:
         console.emit_json(

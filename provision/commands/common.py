@@ -6,10 +6,14 @@ import argparse
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from provision.errors import StaleLockError, UsageError
 from provision.lock.lockfile import Lockfile, lock_path_for, sha256_bytes
-from provision.manifest.parse import DEFAULT_MANIFEST, Manifest, load_manifest
+from provision.manifest import DEFAULT_MANIFEST
+
+if TYPE_CHECKING:
+    from provision.manifest.parse import Manifest
 
 
 def add_lock_source(parser: argparse.ArgumentParser) -> None:
@@ -63,6 +67,8 @@ def load_lock_source(args: argparse.Namespace, *, allow_stale: bool = False) -> 
         # The lock was written from exactly these bytes, which were valid then: no need to
         # parse them again (keeps YAML and JSON Schema off the sync path).
         return LockSource(lock=lock, lock_path=lock_path, manifest=None, stale=False)
+    from provision.manifest.parse import load_manifest  # YAML + JSON Schema: only here
+
     manifest = load_manifest(manifest_path)  # reports a broken manifest as such (exit 2)
     if lock is None:
         lock = Lockfile.load(lock_path)

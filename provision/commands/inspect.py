@@ -12,11 +12,13 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from provision.console import Console
 from provision.errors import InspectionError
-from provision.inspection import FileReport, PickleVerdict, inspect_file, scan_pickle
+
+if TYPE_CHECKING:
+    from provision.console import Console
+    from provision.inspection import FileReport, PickleVerdict
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -33,6 +35,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
+    from provision.inspection import inspect_file, scan_pickle  # not at start-up
+
     # picklescan logs every import it dislikes as a warning; the verdict below says it once.
     logging.getLogger("picklescan").setLevel(logging.CRITICAL)
     results: list[dict[str, Any]] = []

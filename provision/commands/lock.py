@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from provision.commands.common import add_json
-from provision.console import Console
 from provision.errors import LockfileError, UsageError
 from provision.lock.lockfile import Lockfile, lock_path_for
-from provision.lock.resolve import is_fresh, lock_manifest
-from provision.manifest.parse import DEFAULT_MANIFEST, load_manifest
-from provision.sources import SourceContext
+from provision.manifest import DEFAULT_MANIFEST
+
+if TYPE_CHECKING:
+    from provision.console import Console
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -57,6 +58,12 @@ def run(args: argparse.Namespace, console: Console) -> int:
 
 
 def _run_one(args: argparse.Namespace, console: Console, manifest_path: Path) -> int:
+    # Imported here, not at the top: `sdprov --version` and the other commands never need
+    # YAML, JSON Schema or the HTTP stack.
+    from provision.lock.resolve import is_fresh, lock_manifest
+    from provision.manifest.parse import load_manifest
+    from provision.sources import SourceContext
+
     manifest = load_manifest(manifest_path)
     lock_path = lock_path_for(manifest_path)
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from provision.commands.common import (
     add_json,
@@ -14,10 +15,9 @@ from provision.commands.common import (
     webui_auth,
 )
 from provision.commands.mirror import add_mirror, check_mirror
-from provision.console import Console, human_bytes
-from provision.sync.cards import card_status
-from provision.sync.state import State
-from provision.sync.status import DRIFT, Condition, status_rows
+
+if TYPE_CHECKING:
+    from provision.console import Console
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -47,6 +47,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
+    # Not at start-up: only this command needs them.
+    from provision.sync.cards import card_status
+    from provision.sync.state import State
+    from provision.sync.status import DRIFT, Condition, status_rows
+
     source = load_lock_source(args, allow_stale=True)
     rows = status_rows(source.lock, args.models_root, verify=args.verify)
     shards = _shards(args.models_root)
@@ -130,6 +135,8 @@ def _shards(root: Path) -> list[dict[str, object]]:
 
 
 def _shard_line(shard: dict[str, object]) -> str:
+    from provision.console import human_bytes
+
     if shard["running"]:
         how = f"running, {shard['fetching']} downloading"
     else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from provision.commands.common import (
     add_json,
@@ -14,15 +15,13 @@ from provision.commands.common import (
     webui_auth,
 )
 from provision.commands.mirror import add_mirror, mirror_hook
-from provision.console import Console, human_bytes, make_progress
 from provision.errors import SdprovError, UsageError
-from provision.lock.lockfile import Lockfile
-from provision.sources import SourceContext
-from provision.sync.apply import PlaceCheck, apply
-from provision.sync.cards import CardResult, sync_cards
-from provision.sync.lease import DEFAULT_TTL, Lease
-from provision.sync.plan import Act, Plan, plan
-from provision.sync.state import State, lease_path
+
+if TYPE_CHECKING:
+    from provision.console import Console
+    from provision.lock.lockfile import Lockfile
+    from provision.sync.apply import PlaceCheck
+    from provision.sync.plan import Plan
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -62,6 +61,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
+    # Imported here, not at the top: `sdprov --version` and the other commands never need
+    # the HTTP stack, rich's progress or the sync engine.
+    from provision.console import make_progress
+    from provision.sources import SourceContext
+    from provision.sync.apply import apply
+    from provision.sync.cards import CardResult, sync_cards
+    from provision.sync.lease import DEFAULT_TTL, Lease
+    from provision.sync.plan import Act, plan
+    from provision.sync.state import State, lease_path
+
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
     source = load_lock_source(args)
@@ -189,6 +198,9 @@ def _tell_webui(
 
 
 def _print_plan(console: Console, sync_plan: Plan) -> None:
+    from provision.console import human_bytes
+    from provision.sync.plan import Act
+
     changes = sync_plan.changes
     for action in changes:
         console.info(f"  {action.describe()}")
@@ -204,6 +216,8 @@ def _mass_removal(
     console: Console, sync_plan: Plan, root: Path, prune: bool, *, dry_run: bool
 ) -> bool:
     """True when the plan removes all, or more than half, of what sdprov placed, unpruned."""
+    from provision.sync.plan import Act
+
     if prune or not sync_plan.mass_removal:
         return False
     if dry_run:

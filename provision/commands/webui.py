@@ -18,16 +18,16 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from provision.console import Console
 from provision.errors import UsageError
 from provision.lock.lockfile import Lockfile, lock_path_for
-from provision.webui.client import parse_auth
 from provision.webui.comfyui_paths import DEFAULT_PORT as COMFYUI_PORT
 from provision.webui.comfyui_paths import comfyui_args, write_extra_model_paths
-from provision.webui.hashcache import ALL_FORMATS, CacheFormat, seed_cache
 from provision.webui.launch import AUTH_ENV, DEFAULT_PORT, FORKS, render_shell, webui_args
+
+if TYPE_CHECKING:
+    from provision.console import Console
 
 DEFAULT_MANIFEST = Path("manifests/models.yaml")
 DEFAULT_WEBUI_URL = "http://127.0.0.1:7860"
@@ -161,6 +161,10 @@ def _lock_path(args: argparse.Namespace) -> Path:
 
 
 def _run_seed(args: argparse.Namespace, console: Console) -> int:
+    # httpx and diskcache: only for this subcommand, not at start-up.
+    from provision.webui.client import parse_auth
+    from provision.webui.hashcache import ALL_FORMATS, CacheFormat, seed_cache
+
     lock = Lockfile.load(_lock_path(args))
     formats = ALL_FORMATS if args.cache_format == "both" else (CacheFormat(args.cache_format),)
     auth_text = os.environ.get(AUTH_ENV)

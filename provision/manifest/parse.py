@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from provision.errors import Location, ManifestError, ManifestProblem
 from provision.kinds import KIND_SECTIONS, NAMED_BY_BASENAME, SECTION_KINDS, Family, Kind
+from provision.manifest import DEFAULT_MANIFEST
 from provision.manifest.cards import CARD_KEY_KINDS, CardOptions
 from provision.manifest.filenames import (
     name_problem,
@@ -41,7 +42,6 @@ from provision.manifest.yamlpos import PathKey, Positions, load_yaml_with_positi
 if TYPE_CHECKING:
     from jsonschema import ValidationError
 
-DEFAULT_MANIFEST: Final = Path("manifests/models.yaml")
 SOURCE_KEYS: Final = ("civitai", "hf", "url")
 BASE_CHECK_MODES: Final = ("error", "warn", "off")
 # ~20,000 entries. PyYAML reads about 1 MB/s; past this a file is a mistake or an attack.
