@@ -12,16 +12,18 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
-import httpx
-
 from provision.errors import SourceError
 from provision.kinds import Family, Kind
-from provision.net.config import Timeouts, check_proxy_env
-from provision.net.http import RetryPolicy, make_client
-from provision.net.transfer import RawResponse
 
 if TYPE_CHECKING:
+    import httpx
+
+    from provision.net.http import RetryPolicy
+    from provision.net.transfer import RawResponse
     from provision.sources.locked import LockedSource
+
+# The network stack (httpx, ssl) is imported where a request is made, not with this package:
+# reading a lockfile imports `provision.sources.locked`, and with it this module.
 
 DEFAULT_CIVITAI_URL: Final = "https://civitai.com"
 DEFAULT_HF_ENDPOINT: Final = "https://huggingface.co"
@@ -85,10 +87,13 @@ class SourceContext:
     hf_endpoint: str = DEFAULT_HF_ENDPOINT
     civitai_token: str | None = field(default=None, repr=False)
     hf_token: str | None = field(default=None, repr=False)
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    retry: RetryPolicy = field(default_factory=lambda: _retry_policy())
 
     @classmethod
     def from_env(cls) -> SourceContext:
+        from provision.net.config import Timeouts, check_proxy_env
+        from provision.net.http import RetryPolicy
+
         check_proxy_env()  # a bad proxy or timeout: one usage error up front, not one per model
         Timeouts.from_env()
         return cls(
@@ -103,4 +108,12 @@ class SourceContext:
         yield from (s for s in (self.civitai_token, self.hf_token) if s)
 
     def client(self) -> httpx.Client:
+        from provision.net.http import make_client
+
         return make_client()
+
+
+def _retry_policy() -> RetryPolicy:
+    from provision.net.http import RetryPolicy
+
+    return RetryPolicy()
