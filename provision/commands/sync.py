@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from provision.commands.common import (
     add_json,
@@ -21,7 +21,13 @@ if TYPE_CHECKING:
     from provision.console import Console
     from provision.lock.lockfile import Lockfile
     from provision.sync.apply import PlaceCheck
+    from provision.sync.lease import Lease
+    from provision.sync.cards import CardResult
+    from provision.sync.lease import Lease
     from provision.sync.plan import Plan
+    from provision.sync.state import State
+    from provision.sync.result import SyncResult
+    from provision.sync.state import State
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -63,12 +69,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace, console: Console) -> int:
     # Imported here, not at the top: `sdprov --version` and the other commands never need
     # the HTTP stack, rich's progress or the sync engine.
-    from provision.console import make_progress
-    from provision.sources import SourceContext
-    from provision.sync.apply import apply
-    from provision.sync.cards import CardResult, sync_cards
     from provision.sync.lease import DEFAULT_TTL, Lease
     from provision.sync.plan import Act, plan
+    from provision.sync.result import SyncResult
     from provision.sync.state import State, lease_path
 
     if args.jobs < 1:
@@ -102,7 +105,6 @@ def run(args: argparse.Namespace, console: Console) -> int:
             )
         return 0
     wrap_source, mirror_use = mirror_hook(args.mirror)
-    ctx = SourceContext.from_env()
     with Lease(lease_path(root), ttl=DEFAULT_TTL, wait=args.lease_wait) as lease:
         # Read the state only now: another sync may have placed files while we waited. It
         # includes shard workers' records, folded into state.json at the first save.
@@ -119,24 +121,13 @@ def run(args: argparse.Namespace, console: Console) -> int:
                 hint="check the manifest and lock (an empty or wrong manifest does this); "
                 "if the removals are intended, run again with --prune",
             )
-        result = apply(
-            sync_plan,
-            root=root,
-            state=state,
-            ctx=ctx,
-            lease=lease,
-            jobs=args.jobs,
-            progress=make_progress(console, quiet=args.quiet),
-            place_check=_place_check(),
-            wrap_source=wrap_source,
-        )
+        if sync_plan.changes:
+            result = _apply(args, console, sync_plan, root, state, lease, wrap_source)
+        else:
+            # Nothing to place, move or remove: no engine, no network stack, nothing written.
+            result = SyncResult(kept=[a.path for a in sync_plan.actions])
         state.save()
-        # Cards only for models placed and verified: apply recorded exactly those in state.
-        # A sync from a mirror must need no internet, and the mirror holds no cards yet: the
-        # cards already placed stay, new ones wait for a sync from the sources.
-        cards = (
-            CardResult() if mirror_use is not None else sync_cards(source.lock, root, state, ctx)
-        )
+        cards = _cards(source.lock, root, state, from_mirror=mirror_use is not None)
     summary = (
         f"{len(result.downloaded)} downloaded, {len(result.adopted)} adopted, "
         f"{len(result.moved)} moved, {len(result.removed)} removed, "
@@ -151,11 +142,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
     if cards.written or cards.removed:
         console.info(f"model cards: {len(cards.written)} written, {len(cards.removed)} removed")
     webui_ok = True
-    report: dict[str, object] = {
-        "models_root": str(root),
-        "lock_digest": source.lock.digest,
-        "cards": cards.to_json(),
-    }
+    report: dict[str, object] = {"models_root": str(root), "cards": cards.to_json()}
+    if args.json:  # the digest renders the whole lock: tens of ms per thousand models
+        report["lock_digest"] = source.lock.digest
     if mirror_use is not None:
         report["mirror"] = mirror_use.to_json()
         console.info(
@@ -173,6 +162,49 @@ def run(args: argparse.Namespace, console: Console) -> int:
         return 1
     console.info(f"sync complete: {summary}")
     return 0 if webui_ok else 1
+
+
+def _apply(
+    args: argparse.Namespace,
+    console: Console,
+    sync_plan: Plan,
+    root: Path,
+    state: State,
+    lease: Lease,
+    wrap_source: Any,
+) -> SyncResult:
+    from provision.console import make_progress
+    from provision.sources import SourceContext
+    from provision.sync.apply import apply
+    from provision.sync.plan import Act
+
+    return apply(
+        sync_plan,
+        root=root,
+        state=state,
+        ctx=SourceContext.from_env(),
+        lease=lease,
+        jobs=args.jobs,
+        progress=make_progress(console, quiet=args.quiet),
+        # The gate reads model headers (inspection): imported only when a file is placed.
+        place_check=_place_check() if sync_plan.of(Act.DOWNLOAD, Act.VERIFY) else None,
+        wrap_source=wrap_source,
+    )
+
+
+def _cards(lock: Lockfile, root: Path, state: State, *, from_mirror: bool) -> CardResult:
+    from provision.sync.cards import CardResult, cards_pending
+
+    # Cards only for models placed and verified: apply recorded exactly those in state.
+    # A sync from a mirror must need no internet, and the mirror holds no cards yet: the
+    # cards already placed stay, new ones wait for a sync from the sources. A resync whose
+    # cards are all in place opens no connection.
+    if from_mirror or not cards_pending(lock, root, state):
+        return CardResult()
+    from provision.sources import SourceContext
+    from provision.sync.cards import sync_cards
+
+    return sync_cards(lock, root, state, SourceContext.from_env())
 
 
 def _tell_webui(

@@ -14,9 +14,8 @@ import shutil
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed, wait
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import Final, Protocol
 
 from provision.console import human_bytes
 from provision.errors import FileSystemError, SdprovError
@@ -37,6 +36,7 @@ from provision.sync.download import (
 )
 from provision.sync.lease import Lease
 from provision.sync.plan import Act, Action, Plan, stat_or_none
+from provision.sync.result import SyncResult
 from provision.sync.state import State, crash_point
 
 log = logging.getLogger(__name__)
@@ -46,39 +46,6 @@ PlaceCheck = Callable[[LockEntry, Path], None]
 # Wraps an entry's own byte source, e.g. to read a mirror first (provision.mirror.source).
 WrapSource = Callable[[LockEntry, ByteSource], ByteSource]
 DISK_MARGIN: Final = 64 << 20
-
-
-@dataclass(slots=True, kw_only=True)
-class SyncResult:
-    downloaded: list[str] = field(default_factory=list)
-    adopted: list[str] = field(default_factory=list)
-    moved: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    kept: list[str] = field(default_factory=list)
-    left_alone: list[str] = field(default_factory=list)
-    failures: dict[str, str] = field(default_factory=dict)
-    # The same failures as `--json` objects (SdprovError.to_json): type, path, url, status.
-    errors: dict[str, dict[str, object]] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return not self.failures
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "downloaded": sorted(self.downloaded),
-            "adopted": sorted(self.adopted),
-            "moved": sorted(self.moved),
-            "removed": sorted(self.removed),
-            "kept": sorted(self.kept),
-            "left_alone": sorted(self.left_alone),
-            "failures": dict(sorted(self.failures.items())),
-            "errors": {
-                path: self.errors.get(path, {"type": "Conflict", "message": message})
-                for path, message in sorted(self.failures.items())
-            },
-        }
 
 
 class Held(Protocol):

@@ -16,15 +16,10 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from provision.errors import SdprovError, SourceError
 from provision.lock.lockfile import LockEntry, Lockfile
-from provision.net.http import check_status, open_following, retrying
-from provision.sources import SourceContext
-from provision.sources.civitai import CivitaiApi
 from provision.sources.locked import CivitaiSource
 from provision.sync.card_content import (
     preview_request_url,
@@ -36,6 +31,11 @@ from provision.sync.card_content import (
 )
 from provision.sync.classify import symlink_on_path
 from provision.sync.state import Sidecar, State
+
+if TYPE_CHECKING:  # the network stack loads only when a card is fetched
+    import httpx
+
+    from provision.sources import SourceContext
 
 MAX_PREVIEW_BYTES = 32 << 20
 
@@ -94,6 +94,26 @@ def ownership(root: Path, path: str, state: State) -> str | None:
     if record.sha256 != on_disk:
         return "changed since sdprov wrote it"
     return None
+
+
+def cards_pending(lock: Lockfile, root: Path, state: State) -> bool:
+    """Whether `sync_cards` has anything to write or remove: a stat per card, no hashing and
+    no request, so a resync with every card in place costs next to nothing."""
+    wanted: set[str] = set()
+    for entry in lock.models:
+        if not wants_cards(entry):
+            continue
+        placed = state.placed.get(entry.path)
+        if placed is None or placed.sha256 != entry.sha256:
+            continue  # deferred: its cards wait for the model
+        digest = inputs_digest(entry, vae_choice(lock.models, entry))
+        for role in roles_of(entry):
+            path = sidecar_path(entry, role)
+            wanted.add(path)
+            record = state.sidecars.get(path)
+            if record is None or record.inputs != digest or not (root / path).exists():
+                return True
+    return any(path not in wanted for path in state.sidecars)
 
 
 def sync_cards(lock: Lockfile, root: Path, state: State, ctx: SourceContext) -> CardResult:
@@ -176,6 +196,8 @@ def _render(
     what = f"{entry.path} card"
     source = entry.source
     assert isinstance(source, CivitaiSource)  # wants_cards
+    from provision.sources.civitai import CivitaiApi
+
     version = CivitaiApi(client, ctx).get_json(f"/api/v1/model-versions/{source.version_id}", what)
     out = {
         "metadata": render_json(user_metadata(entry, source, version, vae=vae)),
@@ -191,6 +213,8 @@ def _render(
 
 
 def _fetch_image(client: httpx.Client, ctx: SourceContext, url: str, what: str) -> bytes:
+    from provision.net.http import check_status, open_following, retrying
+
     def attempt() -> bytes:
         # No credential: the image CDN is public, and a token must never leave Civitai's API.
         with open_following(client, url) as response:
