@@ -10,13 +10,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from provision.commands.common import add_json, add_lock_source, load_lock_source
-from provision.console import Console, human_bytes, make_progress
 from provision.errors import UsageError
 from provision.lock.lockfile import Lockfile
 from provision.mirror.location import MirrorLocation
-from provision.sources import SourceContext
 
 if TYPE_CHECKING:  # the OSS SDK takes a second to import: only commands that use it load it
+    from provision.console import Console
     from provision.mirror.push import PushItem
     from provision.mirror.source import MirrorUse
     from provision.mirror.store import MirrorStore
@@ -94,7 +93,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run_push(args: argparse.Namespace, console: Console) -> int:
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
+    from provision.console import human_bytes, make_progress  # rich: not at start-up
     from provision.mirror.push import plan_push, push
+    from provision.sources import SourceContext
 
     source = load_lock_source(args)
     store = open_mirror(args.mirror)
