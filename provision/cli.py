@@ -79,14 +79,19 @@ def _subparsers_of(parser: argparse.ArgumentParser) -> list[argparse.ArgumentPar
     return found
 
 
+def command_name(module: str) -> str:
+    return module.rsplit(".", 1)[1].rstrip("_")
+
+
 def _commands_for(argv: Sequence[str]) -> tuple[str, ...]:
     """The command modules parsing `argv` needs: the named command's alone when there is one,
     none for a bare `--version`, all otherwise (`--help`, or an error listing the choices).
 
     Building every subcommand's options costs tens of milliseconds at each start; a command
-    module's name is its command's name (`provision.commands.sync` registers `sync`).
+    module's name is its command's name (`provision.commands.sync` registers `sync`; a trailing
+    underscore avoids a keyword: `import_` registers `import`).
     """
-    by_name = {module.rsplit(".", 1)[1]: module for module in COMMAND_MODULES}
+    by_name = {command_name(module): module for module in COMMAND_MODULES}
     skip_value = False
     for arg in argv:
         if skip_value:

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from provision.commands.common import add_json
-from provision.console import Console
 from provision.kinds import Kind
-from provision.lock.edits import read_manifest_text, relock_and_write
-from provision.lock.identify import identify_kind, parse_reference
-from provision.manifest.edit import add_entry
-from provision.manifest.parse import DEFAULT_MANIFEST
-from provision.sources import SourceContext
+from provision.manifest import DEFAULT_MANIFEST
+
+if TYPE_CHECKING:
+    from provision.console import Console
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -41,6 +39,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
+    from provision.lock.edits import read_manifest_text, relock_and_write
+    from provision.lock.identify import identify_kind, parse_reference
+    from provision.manifest.edit import add_entry
+    from provision.sources import SourceContext
+
     reference = parse_reference(args.ref, sha256=args.sha256)
     ctx = SourceContext.from_env()
     kind = Kind(args.kind) if args.kind else identify_kind(reference, ctx, sha256=args.sha256)

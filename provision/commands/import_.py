@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from provision.commands.common import add_json
-from provision.console import Console
 from provision.errors import UsageError
-from provision.importers import Found
-from provision.importers.a1111 import PNG_SIGNATURE, png_texts, read_infotext
-from provision.importers.comfyui import read_workflow
-from provision.importers.resolve import resolve_all
-from provision.lock.edits import previous_lock, read_manifest_text, relock_and_write
-from provision.lock.lockfile import lock_path_for
-from provision.manifest.edit import add_entry
-from provision.manifest.parse import DEFAULT_MANIFEST
-from provision.sources import SourceContext
+from provision.manifest import DEFAULT_MANIFEST
+
+if TYPE_CHECKING:
+    from provision.console import Console
+    from provision.importers import Found
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -45,6 +41,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def read_file(path: Path) -> list[Found]:
+    from provision.importers.a1111 import PNG_SIGNATURE, png_texts, read_infotext
+    from provision.importers.comfyui import read_workflow
+
     try:
         data = path.read_bytes()
     except FileNotFoundError as exc:
@@ -70,6 +69,12 @@ def read_file(path: Path) -> list[Found]:
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
+    from provision.importers.resolve import resolve_all
+    from provision.lock.edits import previous_lock, read_manifest_text, relock_and_write
+    from provision.lock.lockfile import lock_path_for
+    from provision.manifest.edit import add_entry
+    from provision.sources import SourceContext
+
     found = [item for path in args.files for item in read_file(path)]
     if args.models_root is not None:
         from provision.importers.local import identify_locally

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from provision.commands.common import add_json, add_lock_source, load_lock_source
-from provision.console import Console
-from provision.lock.api_cache import ApiCache
-from provision.lock.updates import Outdated, check_updates
-from provision.sources import SourceContext
+
+if TYPE_CHECKING:
+    from provision.console import Console
+    from provision.lock.updates import Outdated
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -29,6 +30,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
+    from provision.lock.api_cache import ApiCache
+    from provision.lock.updates import check_updates
+    from provision.sources import SourceContext
+
     source = load_lock_source(args, allow_stale=True)
     if source.stale:
         console.warn(f"{source.lock_path} is stale; checking the models it locks")

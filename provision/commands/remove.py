@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from provision.commands.common import add_json
-from provision.console import Console
-from provision.lock.edits import read_manifest_text, relock_and_write, specs_named
-from provision.manifest.edit import remove_entries
-from provision.manifest.parse import DEFAULT_MANIFEST
-from provision.sources import SourceContext
+from provision.manifest import DEFAULT_MANIFEST
+
+if TYPE_CHECKING:
+    from provision.console import Console
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -29,6 +29,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
+    from provision.lock.edits import read_manifest_text, relock_and_write, specs_named
+    from provision.manifest.edit import remove_entries
+    from provision.sources import SourceContext
+
     path: Path = args.manifest
     targets = list(specs_named(path, args.names))
     text = read_manifest_text(path)

@@ -21,11 +21,9 @@ if TYPE_CHECKING:
     from provision.console import Console
     from provision.lock.lockfile import Lockfile
     from provision.sync.apply import PlaceCheck
-    from provision.sync.lease import Lease
     from provision.sync.cards import CardResult
     from provision.sync.lease import Lease
     from provision.sync.plan import Plan
-    from provision.sync.state import State
     from provision.sync.result import SyncResult
     from provision.sync.state import State
 

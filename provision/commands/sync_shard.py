@@ -14,8 +14,9 @@ from pathlib import Path
 from provision.console import Console, human_bytes, make_progress
 from provision.lock.lockfile import Lockfile
 from provision.sources import SourceContext
-from provision.sync.apply import PlaceCheck, SyncResult, WrapSource, apply
+from provision.sync.apply import PlaceCheck, WrapSource, apply
 from provision.sync.plan import Act, Plan, plan
+from provision.sync.result import SyncResult
 from provision.sync.shard import Shard, share
 from provision.sync.state import State
 

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from provision.cli import COMMAND_MODULES, _commands_for, build_parser
+from provision.cli import COMMAND_MODULES, _commands_for, build_parser, command_name
 
 # Third-party packages and sdprov modules that cost tens of milliseconds to import.
 HEAVY = (
@@ -83,7 +83,7 @@ def test_a_commands_help_loads_only_that_command_and_nothing_heavy(command: str)
 def test_top_level_help_still_lists_every_command() -> None:
     out, modules = loaded_after("--help")
     for module in COMMAND_MODULES:
-        assert module.rsplit(".", 1)[1] in out
+        assert command_name(module) in out
     assert heavy_in(modules) == []
 
 
@@ -109,7 +109,14 @@ def test_each_command_module_registers_the_command_of_its_name() -> None:
     import argparse
 
     for module in COMMAND_MODULES:
-        name = module.rsplit(".", 1)[1]
+        name = command_name(module)
         parser = build_parser([name])
         (subparsers,) = (a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
         assert list(subparsers.choices) == [name]
+
+
+def test_plan_formats_match_its_renderers() -> None:
+    from provision.commands.plan import FORMATS
+    from provision.lock.plan_render import RENDERERS
+
+    assert tuple(sorted(RENDERERS)) == FORMATS
