@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.integration.conftest import Cli
-from tests.unit.test_manifest_fuzz import TEXT_BENDS, _render, mutated_manifest
+from tests.unit.test_manifest_fuzz import FUZZ_SCALE, TEXT_BENDS, _render, mutated_manifest
 
 _PROBLEM = re.compile(r"^manifests/models\.yaml:\d+:\d+: error: \S", re.M)
 
@@ -72,7 +72,7 @@ def test_fuzzed_manifests_through_the_cli(doc: dict[str, Any], bend: str) -> Non
 
 
 @pytest.mark.slow
-@settings(max_examples=15, **_CLI_SETTINGS)
+@settings(max_examples=6 * FUZZ_SCALE, **_CLI_SETTINGS)
 @given(doc=mutated_manifest(), bend=st.sampled_from(sorted(TEXT_BENDS)))
 def test_many_fuzzed_manifests_through_the_cli(doc: dict[str, Any], bend: str) -> None:
     run_one(TEXT_BENDS[bend](_render(doc)).encode("utf-8", "surrogatepass"))

@@ -34,7 +34,7 @@ def flux_parts(civitai: CivitaiServer, tmp_path: Path) -> None:
     models = [
         # Civitai files transformer-only Flux releases as `Checkpoint`.
         (1, "Checkpoint", "Flux.1 D", make_diffusion_model(src / "f.safetensors"), "flux1-dev"),
-        (2, "TextEncoder", "Flux.1 D", make_text_encoder(src / "t5.safetensors", "T5-XXL-fp8"),
+        (2, "TextEncoder", "Flux.1 D", make_text_encoder(src / "t5.safetensors", "T5-XXL-fp8", t5_blocks=2),
          "t5xxl_fp8_e4m3fn"),
         (3, "TextEncoder", "Flux.1 D", make_text_encoder(src / "l.safetensors", "CLIP-L"),
          "clip_l"),

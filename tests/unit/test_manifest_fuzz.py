@@ -11,6 +11,7 @@ CLI is in `tests/integration/test_manifest_fuzz_cli.py`.
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from collections.abc import Callable
@@ -178,9 +179,14 @@ def test_fuzzed_manifests_never_escape_the_error_boundary(doc: dict[str, Any], b
     _check(TEXT_BENDS[bend](_render(doc)).encode("utf-8", "surrogatepass"))
 
 
+# The slow run explores: new cases on every CI run, sized to the suite's 5-minute budget.
+# SDPROV_FUZZ_SCALE=N runs N times as many for a deep search.
+FUZZ_SCALE = int(os.environ.get("SDPROV_FUZZ_SCALE", "1"))
+
+
 @pytest.mark.slow
 @settings(
-    max_examples=600,
+    max_examples=200 * FUZZ_SCALE,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
