@@ -42,7 +42,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="every manifest of the repo: those the Pulumi stacks select and each "
         "manifests/*.yaml no other manifest includes",
     )
-    parser.add_argument("--jobs", type=int, default=4, help="parallel resolutions (default 4)")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=16,
+        help="parallel resolutions, and the most requests one host sees at once (default 16; "
+        "a 429 halves it for the run)",
+    )
     add_json(parser)
     parser.set_defaults(func=run)
 

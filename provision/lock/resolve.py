@@ -9,7 +9,6 @@ the entry's position; nothing is written unless every entry resolved.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Final
@@ -18,7 +17,6 @@ from provision.errors import (
     ManifestError,
     ManifestProblem,
     ResolveFailed,
-    SdprovError,
     UsageError,
 )
 from provision.inspection import FileReport, describe_report
@@ -32,14 +30,15 @@ from provision.kinds import (
     file_format,
 )
 from provision.lock import names
+from provision.lock.fetch import Resolution, resolve_all
 from provision.lock.lockfile import CivitaiScan, Inspected, LockEntry, Lockfile
-from provision.lock.remote_inspect import inspect_remote
 from provision.manifest.parse import Manifest, ModelSpec
-from provision.manifest.refs import CivitaiRef, HfRef, UrlRef
-from provision.net.failures import as_sdprov_error
-from provision.sources import ResolvedFile, SourceContext, civitai, huggingface, url
+from provision.sources import ResolvedFile, SourceContext
 from provision.sources.locked import CivitaiSource, RawFields
-from provision.sources.registry import byte_source
+
+# Resolutions in flight, and the most requests one host sees at once: 200 Civitai entries at
+# 50 ms a request wait 200 x 2 x 50 ms / 16 = 1.25 s (docs/decisions.md, Performance: lock).
+DEFAULT_JOBS: Final = 16
 
 # Lock-time compatibility check hook (see provision.inspection): returns problems as text.
 CompatCheck = Callable[[list[tuple[ModelSpec, LockEntry]]], list[tuple[ModelSpec, str]]]
@@ -63,7 +62,7 @@ def lock_manifest(
     ctx: SourceContext,
     *,
     upgrade: Collection[str] | None = None,
-    jobs: int = 4,
+    jobs: int = DEFAULT_JOBS,
     compat_check: CompatCheck | None = None,
 ) -> LockOutcome:
     """`upgrade=None`: no upgrade; empty: every unpinned entry; names: those entries."""
@@ -81,7 +80,7 @@ def lock_manifest(
     outcome_resolved: dict[int, Resolution] = {}
     failures: list[str] = []
     if todo:
-        for i, outcome in _resolve_all(manifest, todo, ctx, jobs).items():
+        for i, outcome in resolve_all(manifest, todo, ctx, jobs).items():
             if isinstance(outcome, Resolution):
                 outcome_resolved[i] = outcome
                 continue
@@ -119,30 +118,6 @@ def lock_manifest(
     )
 
 
-def _resolve_all(
-    manifest: Manifest, todo: list[int], ctx: SourceContext, jobs: int
-) -> dict[int, Resolution | SdprovError]:
-    """Resolve entries in parallel; a failing entry is that entry's error, never the pool's."""
-    pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="sdprov-lock")
-    futures = {i: pool.submit(_resolve, manifest.specs[i], ctx) for i in todo}
-    try:
-        wait(futures.values())
-    except BaseException:
-        # Ctrl-C: drop what has not started and do not wait for requests in flight (they
-        # may sit in a read for its whole timeout); nothing is written before every entry
-        # resolved, so abandoning them loses nothing.
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
-    outcomes: dict[int, Resolution | SdprovError] = {}
-    for i, future in futures.items():
-        try:
-            outcomes[i] = future.result()
-        except Exception as exc:
-            outcomes[i] = as_sdprov_error(exc, manifest.specs[i].label)
-    return outcomes
-
-
 def _wants_upgrade(spec: ModelSpec, entry: LockEntry, upgrade: Collection[str] | None) -> bool:
     if upgrade is None or spec.pinned:
         return False
@@ -169,49 +144,6 @@ def _check_upgrade_names(
             f"--upgrade: {', '.join(pinned)} pinned to a version in the manifest; "
             "edit the manifest to move it"
         )
-
-
-def _resolve(spec: ModelSpec, ctx: SourceContext) -> Resolution:
-    resolved = _resolve_source(spec, ctx)
-    source = byte_source(resolved.source, ctx, spec.label)
-    return Resolution(file=resolved, report=inspect_remote(resolved, source, ctx, spec.label))
-
-
-@dataclass(frozen=True, slots=True)
-class Resolution:
-    file: ResolvedFile
-    report: FileReport | None  # what the file's own header says (safetensors only)
-
-
-def _resolve_source(spec: ModelSpec, ctx: SourceContext) -> ResolvedFile:
-    what = spec.label
-    with ctx.client() as client:
-        source = spec.source
-        if isinstance(source, CivitaiRef):
-            selector = (
-                {"format": spec.file.format, "size": spec.file.size, "fp": spec.file.fp}
-                if spec.file
-                else None
-            )
-            resolved = civitai.resolve(
-                source,
-                kind=spec.kind,
-                what=what,
-                client=client,
-                ctx=ctx,
-                file_id=spec.file_id,
-                selector=selector,
-            )
-        elif isinstance(source, HfRef):
-            resolved = huggingface.resolve(
-                source, what=what, client=client, ctx=ctx, base=spec.base
-            )
-        else:
-            assert isinstance(source, UrlRef) and spec.sha256 is not None
-            resolved = url.resolve(
-                source, what=what, client=client, ctx=ctx, sha256=spec.sha256, base=spec.base
-            )
-    return resolved
 
 
 def _to_entry(

@@ -18,15 +18,18 @@ import os
 import random
 import time
 from collections.abc import Callable, Collection, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from typing import Any, Final, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar, overload
 
 import httpx
 
 from provision.errors import RateLimited, SdprovError, SourceError
 from provision.net.config import USER_AGENT, Timeouts, check_proxy_env, tls_context
 from provision.net.policy import Credential, follow_redirects, origin_of, redact
+
+if TYPE_CHECKING:
+    from provision.net.pool import HostPool, PooledResponse
 
 __all__ = [
     "USER_AGENT",
@@ -228,7 +231,7 @@ def check_status(
         raise error
 
 
-@contextmanager
+@overload
 def open_following(
     client: httpx.Client,
     url: str,
@@ -237,9 +240,48 @@ def open_following(
     headers: dict[str, str] | None = None,
     credential: Credential | None = None,
     stop: Callable[[httpx.Response], bool] | None = None,
-) -> Iterator[httpx.Response]:
-    """Stream `url` with httpx (API calls), following redirects under the credential policy."""
+) -> AbstractContextManager[httpx.Response]: ...
 
+
+@overload
+def open_following(
+    client: HostPool,
+    url: str,
+    *,
+    method: str = "GET",
+    headers: dict[str, str] | None = None,
+    credential: Credential | None = None,
+    stop: Callable[[PooledResponse], bool] | None = None,
+) -> AbstractContextManager[PooledResponse]: ...
+
+
+def open_following(
+    client: httpx.Client | HostPool,
+    url: str,
+    *,
+    method: str = "GET",
+    headers: dict[str, str] | None = None,
+    credential: Credential | None = None,
+    stop: Callable[[Any], bool] | None = None,
+) -> AbstractContextManager[httpx.Response] | AbstractContextManager[PooledResponse]:
+    """Open `url` following redirects under the credential policy: on an httpx client, or on
+    the lock's pool of kept-alive connections (provision.net.pool, for many small requests)."""
+    if isinstance(client, httpx.Client):
+        return _open_httpx(client, url, method=method, headers=headers, credential=credential,
+                           stop=stop)  # fmt: skip
+    return client.open(url, method=method, headers=headers, credential=credential, stop=stop)
+
+
+@contextmanager
+def _open_httpx(
+    client: httpx.Client,
+    url: str,
+    *,
+    method: str,
+    headers: dict[str, str] | None,
+    credential: Credential | None,
+    stop: Callable[[httpx.Response], bool] | None,
+) -> Iterator[httpx.Response]:
     def send(target: str, send_headers: dict[str, str]) -> httpx.Response:
         request = client.build_request(method, target, headers=send_headers)
         return client.send(request, stream=True)

@@ -59,10 +59,33 @@ class ByteSource(Protocol):
         ...
 
 
+class RangeResponse(Protocol):
+    """What reading a range needs of an answer: transfer.RawResponse (sync) or the lock's
+    pool.PooledResponse (many small reads over kept-alive connections)."""
+
+    status_code: int
+    headers: httpx.Headers
+    url: str
+
+    def readinto(self, buffer: memoryview) -> int: ...
+
+
+class RangeSource(Protocol):
+    """Ranges of one remote file: every ByteSource is one; so are the lock's pooled reads."""
+
+    def describe(self) -> str: ...
+
+    def open(
+        self, offset: int, end: int | None = None
+    ) -> AbstractContextManager[RangeResponse]: ...
+
+
 ERROR_PAGE_TYPES: Final = ("text/html", "application/json", "text/plain", "application/xml")
 
 
-def reject_error_page(response: RawResponse, source: ByteSource, what: str, note: str = "") -> None:
+def reject_error_page(
+    response: RangeResponse, source: RangeSource, what: str, note: str = ""
+) -> None:
     """A 2xx whose body is HTML/JSON/text is a login or error page posing as a model."""
     content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type in ERROR_PAGE_TYPES:

@@ -36,10 +36,12 @@ from provision.net.http import (
     redact,
     retrying,
 )
+from provision.net.pool import HostPool, PooledResponse
 from provision.net.transfer import RawResponse, open_stream
-from provision.sources import ResolvedFile, SourceContext, range_header
+from provision.sources import RangeSource, ResolvedFile, SourceContext, range_header
 from provision.sources.locked import CivitaiSource
-from provision.sources.peek import peek
+from provision.sources.memo import Memo
+from provision.sources.peek import Peek, PooledBytes, peek
 
 # Civitai ModelType → the kind folder it belongs in (LyCORIS is `LoCon`).
 MODEL_TYPE_KINDS: Final[dict[str, Kind]] = {
@@ -135,11 +137,19 @@ def error_for(response: ResponseLike, what: str) -> SdprovError:
 
 
 class CivitaiApi:
-    def __init__(self, client: httpx.Client, ctx: SourceContext) -> None:
+    def __init__(
+        self, client: httpx.Client | HostPool, ctx: SourceContext, memo: Memo | None = None
+    ) -> None:
         self.client = client
         self.ctx = ctx
+        self.memo = memo
 
     def get_json(self, path: str, what: str) -> dict[str, Any]:
+        if self.memo is not None:
+            return self.memo.get(("get", path), lambda: self._get_json(path, what))
+        return self._get_json(path, what)
+
+    def _get_json(self, path: str, what: str) -> dict[str, Any]:
         url = f"{self.ctx.civitai_url}{path}"
 
         def attempt() -> dict[str, Any]:
@@ -159,12 +169,13 @@ def resolve(
     *,
     kind: Kind,
     what: str,
-    client: httpx.Client,
+    client: httpx.Client | HostPool,
     ctx: SourceContext,
     file_id: int | None,
     selector: dict[str, str | None] | None,
+    memo: Memo | None = None,
 ) -> ResolvedFile:
-    api = CivitaiApi(client, ctx)
+    api = CivitaiApi(client, ctx, memo)
     version_id = ref.version_id
     if version_id is None:
         assert ref.model_id is not None
@@ -190,8 +201,7 @@ def resolve(
         )
     # One ranged request through the 307 gives the exact size (`sizeKB` is a rounded float),
     # the first bytes for inspection, and proof the file is downloadable with this token.
-    peeked = peek(CivitaiBytes(ctx=ctx, version_id=version_id, file_id=int(chosen["id"]),
-                               what=what), ctx, what)  # fmt: skip
+    peeked = _peek(client, ctx, version_id, int(chosen["id"]), what, memo)
     base_model = version.get("baseModel")
     family = family_of_civitai_base(base_model)
     if family is Family.OTHER and ref.air_ecosystem in AIR_ECOSYSTEMS:
@@ -236,6 +246,25 @@ def resolve(
         images=_images(version),
         head=peeked.head,
     )
+
+
+def _peek(
+    client: httpx.Client | HostPool,
+    ctx: SourceContext,
+    version_id: int,
+    file_id: int,
+    what: str,
+    memo: Memo | None,
+) -> Peek:
+    source: RangeSource
+    if isinstance(client, HostPool):
+        source = lock_bytes(client, ctx, version_id, file_id, what)
+    else:
+        source = CivitaiBytes(ctx=ctx, version_id=version_id, file_id=file_id, what=what)
+    if memo is None:
+        return peek(source, ctx, what)
+    # Each /api/download call counts toward Civitai's download limiter: one per file a run.
+    return memo.get(("peek", version_id, file_id), lambda: peek(source, ctx, what))
 
 
 def _images(version: dict[str, Any]) -> tuple[tuple[str, int, str], ...]:
@@ -331,18 +360,41 @@ class CivitaiBytes:
         url = download_url(self.ctx, self.version_id, self.file_id)
         token_hosts = api_origins(self.ctx)
         with open_stream(url, headers=headers, credential=credential(self.ctx)) as response:
-            check_transient(response)
-            if response.status_code not in (200, 206):
-                if host_is_api(str(response.url), token_hosts):
-                    raise error_for(response, self.what)
-                raise SourceError(
-                    f"{self.what}: the storage host refused the download "
-                    f"(HTTP {response.status_code} from {redact(str(response.url))})",
-                    hint="retry; if it persists, Civitai's storage is failing for this file",
-                )
+            refuse(response, self.what, token_hosts)
             if not host_is_api(str(response.url), token_hosts):
                 self.signed_url = str(response.url)
             yield response
+
+
+def refuse(response: ResponseLike, what: str, token_hosts: frozenset[str]) -> None:
+    """Raise for an answer to the download endpoint that is not the file (transient: retry)."""
+    check_transient(response)
+    if response.status_code not in (200, 206):
+        if host_is_api(str(response.url), token_hosts):
+            raise error_for(response, what)
+        raise SourceError(
+            f"{what}: the storage host refused the download "
+            f"(HTTP {response.status_code} from {redact(str(response.url))})",
+            hint="retry; if it persists, Civitai's storage is failing for this file",
+        )
+
+
+def lock_bytes(
+    pool: HostPool, ctx: SourceContext, version_id: int, file_id: int, what: str
+) -> PooledBytes:
+    """The file read at lock time (size, header) over the lock's pool; sync uses CivitaiBytes."""
+    token_hosts = api_origins(ctx)
+
+    def check(response: PooledResponse) -> None:
+        refuse(response, what, token_hosts)
+
+    return PooledBytes(
+        pool=pool,
+        url=download_url(ctx, version_id, file_id),
+        label=f"civitai version {version_id} file {file_id}",
+        credential=credential(ctx),
+        refuse=check,
+    )
 
 
 def host_is_api(url: str, token_hosts: frozenset[str]) -> bool:

@@ -30,9 +30,11 @@ from provision.net.http import (
     redact,
     retrying,
 )
+from provision.net.pool import HostPool, PooledResponse
 from provision.net.transfer import RawResponse, open_stream
 from provision.sources import ByteSource, ResolvedFile, SourceContext, range_header
 from provision.sources.locked import HfSource
+from provision.sources.peek import PooledBytes
 
 _SHA256: Final = re.compile(r"^[0-9a-f]{64}$")
 AUTH_HINT: Final = "set HF_TOKEN to a token from huggingface.co/settings/tokens"
@@ -73,7 +75,12 @@ def _strip_etag(value: str) -> str:
 
 
 def resolve(
-    ref: HfRef, *, what: str, client: httpx.Client, ctx: SourceContext, base: Family | None
+    ref: HfRef,
+    *,
+    what: str,
+    client: httpx.Client | HostPool,
+    ctx: SourceContext,
+    base: Family | None,
 ) -> ResolvedFile:
     url = resolve_url(ctx, ref.repo, ref.revision or "main", ref.path)
 
@@ -134,6 +141,23 @@ def hash_remote(source: ByteSource, ctx: SourceContext, what: str) -> tuple[str,
 
 def credential(ctx: SourceContext) -> Credential | None:
     return Credential.bearer(ctx.hf_token, {origin_of(ctx.hf_endpoint)})
+
+
+def lock_bytes(
+    pool: HostPool, ctx: SourceContext, repo: str, commit: str, path: str, what: str
+) -> PooledBytes:
+    """The file's header read at lock time over the lock's pool; sync uses HfBytes."""
+
+    def check(response: PooledResponse) -> None:
+        check_status(response, lambda r: error_for(r, what), ok=(200, 206))
+
+    return PooledBytes(
+        pool=pool,
+        url=resolve_url(ctx, repo, commit, path),
+        label=f"hf {repo}/{path}@{commit[:12]}",
+        credential=credential(ctx),
+        refuse=check,
+    )
 
 
 @dataclass(slots=True, kw_only=True)

@@ -6,14 +6,23 @@ header, to learn the file's kind and family from the file itself before anything
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Final, TypeVar
+from typing import TYPE_CHECKING, Final, TypeVar
 
 from provision.errors import SourceError
-from provision.net.http import retrying
-from provision.net.transfer import RawResponse
-from provision.sources import ByteSource, SourceContext, reject_error_page
+from provision.net.http import Credential, retrying
+from provision.sources import (
+    RangeResponse,
+    RangeSource,
+    SourceContext,
+    range_header,
+    reject_error_page,
+)
+
+if TYPE_CHECKING:
+    from provision.net.pool import HostPool, PooledResponse
 
 T = TypeVar("T")
 HEAD_BYTES: Final = 256 << 10  # the header of most LoRAs, VAEs and embeddings, in one go
@@ -25,7 +34,7 @@ class Peek:
     head: bytes
 
 
-def _read_up_to(response: RawResponse, limit: int) -> bytes:
+def _read_up_to(response: RangeResponse, limit: int) -> bytes:
     buffer = memoryview(bytearray(limit))
     filled = 0
     while filled < limit and (n := response.readinto(buffer[filled:])):
@@ -33,7 +42,7 @@ def _read_up_to(response: RawResponse, limit: int) -> bytes:
     return bytes(buffer[:filled])
 
 
-def peek(source: ByteSource, ctx: SourceContext, what: str, limit: int = HEAD_BYTES) -> Peek:
+def peek(source: RangeSource, ctx: SourceContext, what: str, limit: int = HEAD_BYTES) -> Peek:
     def attempt() -> Peek:
         with source.open(0, limit - 1) as response:
             reject_error_page(response, source, what)
@@ -49,7 +58,7 @@ def peek(source: ByteSource, ctx: SourceContext, what: str, limit: int = HEAD_BY
     return _retrying(attempt, ctx, what)
 
 
-def read_range(source: ByteSource, ctx: SourceContext, what: str, start: int, end: int) -> bytes:
+def read_range(source: RangeSource, ctx: SourceContext, what: str, start: int, end: int) -> bytes:
     """Bytes `start`..`end` (inclusive) of the file."""
 
     def attempt() -> bytes:
@@ -64,3 +73,26 @@ def read_range(source: ByteSource, ctx: SourceContext, what: str, start: int, en
 
 def _retrying(attempt: Callable[[], T], ctx: SourceContext, what: str) -> T:
     return retrying(attempt, policy=ctx.retry, what=what)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PooledBytes:
+    """Ranges of a remote file over the lock's kept-alive pool (sync reads whole files with
+    provision.net.transfer). `refuse` raises the source's own error for an answer that is not
+    the file (it sees every answer; 2xx pass)."""
+
+    pool: HostPool
+    url: str
+    label: str  # redacted: describe() reaches error messages
+    credential: Credential | None
+    refuse: Callable[[PooledResponse], None]
+
+    def describe(self) -> str:
+        return self.label
+
+    @contextmanager
+    def open(self, offset: int, end: int | None = None) -> Iterator[PooledResponse]:
+        headers = range_header(offset, end)
+        with self.pool.open(self.url, headers=headers, credential=self.credential) as response:
+            self.refuse(response)
+            yield response

@@ -19,10 +19,12 @@ from provision.net.http import (
     redact,
     retrying,
 )
+from provision.net.pool import HostPool, PooledResponse
 from provision.net.transfer import RawResponse, open_stream
 from provision.sources import ResolvedFile, SourceContext, range_header
 from provision.sources.huggingface import hash_remote
 from provision.sources.locked import UrlSource
+from provision.sources.peek import PooledBytes
 
 
 def error_for(response: ResponseLike, what: str) -> SdprovError:
@@ -49,11 +51,20 @@ class UrlBytes:
             yield response
 
 
+def lock_bytes(pool: HostPool, url: str, what: str) -> PooledBytes:
+    """The file's header read at lock time over the lock's pool (no token, ever)."""
+
+    def check(response: PooledResponse) -> None:
+        check_status(response, lambda r: error_for(r, what), ok=(200, 206))
+
+    return PooledBytes(pool=pool, url=url, label=redact(url), credential=None, refuse=check)
+
+
 def resolve(
     ref: UrlRef,
     *,
     what: str,
-    client: httpx.Client,
+    client: httpx.Client | HostPool,
     ctx: SourceContext,
     sha256: str,
     base: Family | None,
