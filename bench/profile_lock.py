@@ -29,8 +29,10 @@ PROFILES = ROOT / "bench" / "profiles"
 def record(b: Bench, project: Path, raw: Path, *args: str, idle: bool) -> float:
     (project / "manifests" / "models.lock.json").unlink(missing_ok=True)
     spy = [str(Path(sys.executable).with_name("py-spy")), "record", "--threads"]
-    spy += ["--idle"] if idle else []
-    spy += ["--rate", "250", "--format", "raw", "--output", str(raw), "--"]
+    # --idle: every thread, waiting included; else --gil: only the thread holding the GIL,
+    # i.e. where the interpreter's one core of Python time went.
+    spy += ["--idle"] if idle else ["--gil"]
+    spy += ["--nonblocking", "--rate", "250", "--format", "raw", "--output", str(raw), "--"]
     began = time.perf_counter()
     subprocess.run(
         [*spy, *sdprov_cmd("lock", "--quiet", *args)],
@@ -70,8 +72,8 @@ def summarize(raw: Path, title: str, top: int, *, idle: bool) -> str:
         for name in set(names):
             inclusive[name] += count
         own[names[-1]] += count
-    what = "idle included" if idle else "on CPU only"
-    lines = [title, f"samples: {total} (all threads, {what}, 250 Hz)", ""]
+    what = "all threads, idle included" if idle else "the thread holding the GIL"
+    lines = [title, f"samples: {total} ({what}, 250 Hz)", ""]
     lines.append("inclusive  self   function (module)")
     for name, count in inclusive.most_common(top):
         lines.append(f"{100 * count / total:6.1f}%  {100 * own[name] / total:5.1f}%  {name}")
@@ -87,12 +89,17 @@ def main() -> int:
     parser.add_argument("--latency", type=float, default=0.05, help="seconds added per API answer")
     parser.add_argument("--name", default="lock-after")
     parser.add_argument("--top", type=int, default=36)
-    parser.add_argument("--cpu", action="store_true", help="CPU samples only (no --idle)")
+    parser.add_argument("--cpu", action="store_true", help="GIL holder only (no --idle)")
+    parser.add_argument(
+        "--tree", type=Path, help="profile the sdprov in this source tree (e.g. `git archive main`)"
+    )
     parser.add_argument("lock_args", nargs="*", help="extra `sdprov lock` arguments (after --)")
     args = parser.parse_args()
     PROFILES.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="sdprov-prof-", dir=ROOT / "bench" / "out") as tmp:
         b = Bench(Path(tmp), 1)
+        if args.tree is not None:
+            b.env["PYTHONPATH"] = str(args.tree.resolve())
         with b.civitai:
             versions = b.add_models([small_content(i, 64) for i in range(args.count)])
             project = b.project("p", versions)
