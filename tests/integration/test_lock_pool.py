@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tests.fakes import CivitaiServer, FakeFile, FakeModel, FakeVersion
 from tests.fixtures.modelfiles import make_lora
-from tests.integration.conftest import Cli
+from tests.integration.conftest import TOKEN, Cli
 
 
 def _loras(civitai: CivitaiServer, tmp_path: Path, count: int) -> None:
@@ -36,6 +36,11 @@ def test_one_file_under_two_names_costs_one_version_answer_and_one_download_peek
     paths = [r.path for r in civitai.requests if r.host == "api"]
     assert paths.count("/api/v1/model-versions/10") == 1
     assert paths.count("/api/download/models/10") == 1
+    # The pool follows the 307 like every other path: the token to the API, never to storage.
+    storage = [r for r in civitai.requests if r.host == "storage"]
+    assert len(storage) == 1 and "authorization" not in storage[0].headers
+    api = [r for r in civitai.requests if r.host == "api"]
+    assert all(r.headers.get("authorization") == f"Bearer {TOKEN}" for r in api)
 
 
 def test_a_429_with_retry_after_mid_lock_is_waited_out_and_the_lock_completes(
