@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bench.sync_bench import Timing, make_file, run_timed, sdprov_cmd
+from bench.sync_bench import Timing, run_timed, sdprov_cmd
 from tests.fakes import CivitaiServer, FakeFile, FakeModel, FakeVersion
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -246,148 +246,6 @@ def noop_big(b: Bench, count: int) -> list[Row]:
     ]
 
 
-def big_file(b: Bench, mib: int) -> list[Row]:
-    source = b.work / "big.safetensors"
-    make_file(source, mib << 20)
-    (version,) = b.add_models([source], kind="Checkpoint")
-    project = b.project("big", [version], section="checkpoints")
-    b.lock(project)
-    url = b.civitai.download_url(version)
-    out = b.work / "curl-big.out"
-    curl_fsync = ["sh", "-c", f'curl -sSfL -o "{out}" "{url}" && sync "{out}"']
-    sd, cf, ossl, two, rss, verify = [], [], [], [], [], []
-    for i in range(b.runs):
-        root = b.work / f"big-root-{i}"
-        t = b.sdprov(project, "sync", "--models-root", str(root), "--quiet")
-        sd.append(t.wall)
-        rss.append(t.max_rss_kib / 1024)
-        verify.append(b.sdprov(project, "status", "--verify", "--models-root", str(root)).wall)
-        shutil.rmtree(root)
-        cf.append(run_timed(curl_fsync).wall)
-        ossl.append(run_timed(["openssl", "dgst", "-sha256", str(out)]).wall)
-        two.append(cf[-1] + run_timed(["sha256sum", str(out)]).wall)
-        out.unlink()
-    s, floor = median(sd), max(median(cf), median(ossl))
-    source.unlink()
-    return [
-        Row(
-            f"{mib} MiB file, verified + durable",
-            s,
-            floor,
-            "max(curl+fsync, openssl)",
-            s / floor,
-            "<= 1.10x",
-            s / floor <= 1.10,
-        ),
-        Row(
-            f"{mib} MiB file vs two passes",
-            s,
-            median(two),
-            "curl+fsync, then sha256sum",
-            s / median(two),
-            "(info)",
-            None,
-        ),
-        Row(
-            f"status --verify, {mib} MiB (throughput ratio)",
-            median(verify),
-            median(ossl),
-            "openssl dgst -sha256",
-            median(ossl) / median(verify),
-            ">= 0.95x",
-            median(ossl) / median(verify) >= 0.95,
-            "sdprov time includes its start-up",
-        ),
-        Row(
-            f"peak RSS, {mib} MiB file sync (MiB)",
-            max(rss),
-            None,
-            "-",
-            None,
-            "<= 120 MiB",
-            max(rss) <= 120,
-        ),
-    ]
-
-
-def many_big(b: Bench, count: int, mib: int) -> list[Row]:
-    if not have("aria2c", "aria2"):
-        return [
-            Row(
-                f"{count} x {mib} MiB",
-                None,
-                None,
-                "aria2c -j4",
-                None,
-                ">= 1.00x",
-                None,
-                "skipped: aria2c missing and not installable here (needs root + apt)",
-            )
-        ]
-    sources = []
-    for i in range(count):
-        sources.append(b.work / f"many-{i}.safetensors")
-        make_file(sources[-1], mib << 20)
-    versions = b.add_models(list(sources), kind="Checkpoint")
-    project = b.project("many", versions, section="checkpoints")
-    b.lock(project)
-    listing = b.work / "aria2.txt"
-    out = b.work / "aria2-out"
-    listing.write_text(
-        "".join(
-            f"{u}\n  out={v}.safetensors\n" for u, v in zip(b.urls(versions), versions, strict=True)
-        )
-    )
-    aria = ["sh", "-c", f'aria2c -q -j4 -d "{out}" -i "{listing}" && sync -f "{out}"/*']
-    sd, ref = [], []
-    for i in range(b.runs):
-        root = b.work / f"many-root-{i}"
-        sd.append(b.sdprov(project, "sync", "--models-root", str(root), "--quiet").wall)
-        shutil.rmtree(root)
-        ref.append(run_timed(aria).wall)
-        shutil.rmtree(out)
-    for source in sources:
-        source.unlink()
-    s, r = median(sd), median(ref)
-    # Throughput ratio: same bytes, so reference time / sdprov time.
-    return [
-        Row(
-            f"{count} x {mib} MiB (throughput ratio)",
-            s,
-            r,
-            "aria2c -j4 + fsync",
-            r / s,
-            ">= 1.00x",
-            r / s >= 1.0,
-        )
-    ]
-
-
-def not_measured() -> list[Row]:
-    return [
-        Row(
-            "resume at 90 % of 2 GiB",
-            None,
-            None,
-            "-",
-            None,
-            "<= 11 % re-sent",
-            None,
-            "not measured yet",
-        ),
-        Row(
-            "2 GiB over 50 MB/s-capped connections",
-            None,
-            None,
-            "1 connection",
-            None,
-            ">= 3.00x",
-            None,
-            "not measured: no ranged parallel download yet",
-        ),
-    ]
-
-
 def fmt(value: float | None, unit: str = "s") -> str:
     return "-" if value is None else f"{value:.3f}" if unit == "s" else f"{value:.0f}"
 
@@ -415,9 +273,14 @@ def main() -> int:
         "--dir", type=Path, default=ROOT / "bench" / "out", help="a folder on the disk"
     )
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / "out" / "results.json")
-    names = ["startup", "lock", "small", "noop", "big", "many"]
+    parser.add_argument("--resume-mib", type=int, default=2048)
+    parser.add_argument("--capped-mib", type=int, default=2048)
+    parser.add_argument("--rss-mib", type=int, default=4096)
+    names = ["startup", "lock", "small", "noop", "big", "many", "resume", "capped", "rss"]
     parser.add_argument("--only", nargs="+", choices=names, default=names)
     args = parser.parse_args()
+    from bench import bytes_bench  # it imports this module's Row and Bench
+
     for tool, package in (("curl", "curl"), ("openssl", "openssl"), ("sha256sum", "coreutils")):
         if not have(tool, package):
             raise SystemExit(f"bench: {tool} is needed and could not be installed")
@@ -427,8 +290,11 @@ def main() -> int:
         "lock": lambda b: lock_rows(b, 200, 0.05, 2.0) + lock_rows(b, 1000, 0.0, 3.0),
         "small": lambda b: small_files(b, args.small, 40_000),
         "noop": lambda b: noop_big(b, args.noop_models),
-        "big": lambda b: big_file(b, args.big_mib),
-        "many": lambda b: many_big(b, args.many, args.many_mib),
+        "big": lambda b: bytes_bench.big_file(b, args.big_mib),
+        "many": lambda b: bytes_bench.many_big(b, args.many, args.many_mib),
+        "resume": lambda b: bytes_bench.resume(b, args.resume_mib),
+        "capped": lambda b: bytes_bench.capped(b, args.capped_mib),
+        "rss": lambda b: bytes_bench.rss(b, args.rss_mib),
     }
     rows: list[Row] = []
     load = os.getloadavg()
@@ -439,7 +305,6 @@ def main() -> int:
                 began = time.perf_counter()
                 rows += scenarios[name](bench)
                 print(f"bench: {name} done in {time.perf_counter() - began:.0f} s", file=sys.stderr)
-    rows += not_measured()
     print(
         f"medians of {args.runs} alternating runs; load average at start "
         f"{load[0]:.1f} on {os.cpu_count()} CPUs, at end {os.getloadavg()[0]:.1f}"

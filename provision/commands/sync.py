@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +41,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--dry-run", action="store_true", help="print the plan and stop")
     parser.add_argument("--jobs", type=int, default=4, help="parallel downloads (default 4)")
     parser.add_argument(
+        "--connections",
+        type=int,
+        metavar="N",
+        help="connections per large file, each fetching its own byte ranges, where the server "
+        "answers Range (default: $SDPROV_CONNECTIONS, else 4; 1: one stream per file)",
+    )
+    parser.add_argument(
         "--lease-wait",
         type=float,
         default=0.0,
@@ -74,6 +82,12 @@ def run(args: argparse.Namespace, console: Console) -> int:
 
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
+    if args.connections is not None:
+        if not 1 <= args.connections <= 16:
+            raise UsageError("--connections must be between 1 and 16")
+        # The download engine reads its setting from the environment, as for the timeouts:
+        # one place that shard workers and mirror pushes read too.
+        os.environ["SDPROV_CONNECTIONS"] = str(args.connections)
     source = load_lock_source(args)
     root: Path = args.models_root
     root.mkdir(parents=True, exist_ok=True)

@@ -265,6 +265,9 @@ class CivitaiServer(FakeHosts):
         self._models: dict[int, FakeModel] = {}
         self._lock = threading.Lock()
         self._signer = UrlSigner(signed_url_ttl)
+        # Set to a base URL (the bench's nginx): downloads redirect to `{base}/{file name}`
+        # there instead of to the signed storage host, so a real server sends the bytes.
+        self.external_storage_url: str | None = None
         self._api = LoopbackServer("api", self._route_api, self.faults, self.requests)
         self._storage = LoopbackServer("storage", self._route_storage, self.faults, self.requests)
         self.api_url = self._api.url
@@ -586,6 +589,8 @@ class CivitaiServer(FakeHosts):
         h.send_json(403, payload)
 
     def _sign(self, model: FakeModel, file: FakeFile) -> str:
+        if self.external_storage_url is not None:
+            return f"{self.external_storage_url.rstrip('/')}/{quote(file.name, safe='')}"
         path = f"{STORAGE_BUCKET}/{model.id}/{file.id}/{quote(file.name, safe='')}"
         disposition = f'attachment; filename="{file.name}"'
         query = self._signer.sign(path, [("response-content-disposition", disposition)])
