@@ -189,7 +189,9 @@ def _apply(
     from provision.sources import SourceContext
     from provision.sync.apply import apply
     from provision.sync.plan import Act
+    from provision.sync.ranged import connections
 
+    connections()  # a bad SDPROV_CONNECTIONS is one usage error up front, not one per file
     return apply(
         sync_plan,
         root=root,

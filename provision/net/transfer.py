@@ -12,8 +12,10 @@ failures surface as httpx exceptions (with the redacted URL) so one retry policy
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import re
+import socket
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -149,6 +151,14 @@ class RawResponse:
     def close(self) -> None:
         self._resp.close()
         self._conn.close()
+
+    def abort(self) -> None:
+        """From another thread: make a receive blocked on this response fail now (a close
+        alone does not wake it)."""
+        sock = self._conn.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
 
 def _proxy_auth(proxy: Proxy) -> dict[str, str]:

@@ -10,20 +10,17 @@ next run resumes with `Range`. The receive loop and the hash+write run on two th
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import hashlib
 import logging
 import os
-import queue
 import shutil
-import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Final, Protocol, cast
+from typing import Final, Protocol
 
 import httpx
 
@@ -38,13 +35,11 @@ from provision.errors import (
 from provision.net.http import RETRYABLE_EXCEPTIONS, RetryPolicy, describe_transient, redact
 from provision.net.transfer import RawResponse
 from provision.sources import ByteSource, reject_error_page
+from provision.sync.writer import BUFFER_SIZE, Writer
 
 log = logging.getLogger(__name__)
 
 CHUNK: Final = 1 << 20
-BUFFER_SIZE: Final = 4 << 20
-BUFFERS: Final = 4  # 16 MiB per download in flight, whatever the file size
-WRITE_BEHIND: Final = 32 << 20
 
 
 class ProgressSink(Protocol):
@@ -189,25 +184,33 @@ def _receive(
     have: int,
     sink: ProgressSink,
 ) -> int:
+    from provision.sync import ranged  # it builds on this module
+
     with job.source.open(have, job.size - 1) as response:  # closed: never past the size
         _check_response(job, response, have)
+        count = ranged.connections()
         with job.partial.open("ab" if have else "wb") as out:
-            writer = _Writer(out, digest)
-            meter = _Meter(job.key, sink)
-            try:
-                have = _pump(job, response, writer, meter, have)
-            finally:
-                meter.flush()
-                writer.close()
+            if ranged.wanted(response, have, job.size, count):
+                writer = Writer(out, digest, buffers=ranged.window(count), size=ranged.PIECE)
+                try:
+                    have = ranged.receive(job, response, writer, have, sink, count)
+                finally:
+                    writer.close()
+            else:
+                writer = Writer(out, digest)
+                meter = _Meter(job.key, sink)
+                try:
+                    have = _pump(job, response, writer, meter, have)
+                finally:
+                    meter.flush()
+                    writer.close()
     if have < job.size:
         # The server closed early without a transport error (truncated body): resume.
         raise httpx.RemoteProtocolError(f"connection closed after {have} of {job.size} bytes")
     return have
 
 
-def _pump(
-    job: DownloadJob, response: RawResponse, writer: _Writer, meter: _Meter, have: int
-) -> int:
+def _pump(job: DownloadJob, response: RawResponse, writer: Writer, meter: _Meter, have: int) -> int:
     """Fill the big buffers one receive at a time until the body ends.
 
     The buffers stay large (few hand-offs to the hash+write thread on a fast link), but each
@@ -279,98 +282,6 @@ def _check_response(job: DownloadJob, response: RawResponse, have: int) -> None:
         first = start.partition("-")[0]
         if first != str(have) or (total.isdigit() and int(total) != job.size):
             raise SizeMismatch(job.key, job.size, int(total) if total.isdigit() else -1)
-
-
-class _Writer:
-    """Hashes and writes on a second thread while the first one receives.
-
-    A fixed pool of buffers circulates between the two threads: the receiver fills one with
-    `readinto`, the writer hashes and writes it and hands it back. Nothing is copied, and
-    memory stays at BUFFERS x BUFFER_SIZE whatever the file size.
-    """
-
-    def __init__(self, out: BinaryIO, digest: hashlib._Hash) -> None:
-        self._out = out
-        self._digest = digest
-        self._free: queue.Queue[memoryview] = queue.Queue()
-        for _ in range(BUFFERS):
-            self._free.put(memoryview(bytearray(BUFFER_SIZE)))
-        self._work: queue.Queue[tuple[memoryview, int] | None] = queue.Queue()
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="sdprov-hash-write", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        write = self._out.write
-        flusher = _WriteBehind(self._out)
-        while (item := self._work.get()) is not None:
-            buffer, n = item
-            if self._error is None:
-                try:
-                    view = buffer[:n]
-                    self._digest.update(view)
-                    write(view)
-                    flusher.wrote(n)
-                except BaseException as exc:  # surfaced on the receiving thread
-                    self._error = exc
-            self._free.put(buffer)
-
-    def free_buffer(self) -> memoryview:
-        if self._error is not None:
-            raise self._error
-        return self._free.get()
-
-    def give_back(self, buffer: memoryview) -> None:
-        self._free.put(buffer)
-
-    def put(self, buffer: memoryview, n: int) -> None:
-        self._work.put((buffer, n))
-
-    def close(self) -> None:
-        self._work.put(None)
-        self._thread.join()
-        self._out.flush()
-        if self._error is not None:
-            raise self._error
-
-
-class _WriteBehind:
-    """Starts disk writeback every WRITE_BEHIND bytes (Linux `sync_file_range`).
-
-    The fsync before the rename must not then flush the whole file at the end: on the bench
-    disk that tail was ~0.25 s per GiB. Where the call is missing this does nothing.
-    """
-
-    def __init__(self, out: BinaryIO) -> None:
-        self._out = out
-        self._fd = out.fileno()
-        self._start = out.tell()
-        self._pending = 0
-
-    def wrote(self, n: int) -> None:
-        self._pending += n
-        if self._pending >= WRITE_BEHIND and _sync_file_range is not None:
-            self._out.flush()
-            _sync_file_range(self._fd, self._start, self._pending, _SYNC_FILE_RANGE_WRITE)
-            self._start += self._pending
-            self._pending = 0
-
-
-def _load_sync_file_range() -> Callable[[int, int, int, int], int] | None:
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        function = libc.sync_file_range
-    except (OSError, AttributeError):
-        return None
-    function.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
-    function.restype = ctypes.c_int
-    return cast(Callable[[int, int, int, int], int], function)
-
-
-_SYNC_FILE_RANGE_WRITE: Final = 2
-_sync_file_range = _load_sync_file_range()
 
 
 def _verify_and_place(job: DownloadJob, digest: hashlib._Hash, have: int) -> None:
