@@ -87,6 +87,7 @@ def main() -> int:
             load = os.getloadavg()[0]
             title = f"{args.title}: {args.mib} MiB from nginx; load average {load:.1f}"
             args.out.write_text(summarise(raw, wall, title))
+            shutil.copy(raw, ROOT / "bench" / "out" / f"{args.out.stem}.raw")
     print(args.out.read_text())
     return 0
 
