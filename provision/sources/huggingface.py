@@ -25,6 +25,7 @@ from provision.net.http import (
     Credential,
     ResponseLike,
     check_status,
+    check_transient,
     open_following,
     origin_of,
     redact,
@@ -167,6 +168,9 @@ class HfBytes:
     commit: str
     path: str
     what: str
+    # The CDN URL the resolve redirected to, reused until the CDN refuses it: a file fetched
+    # in 8 MiB pieces (provision.sync.ranged) must not cost one resolve call per piece.
+    cdn_url: str | None = None
 
     def describe(self) -> str:
         return f"hf {self.repo}/{self.path}@{self.commit[:12]}"
@@ -174,7 +178,16 @@ class HfBytes:
     @contextmanager
     def open(self, offset: int, end: int | None = None) -> Iterator[RawResponse]:
         headers = range_header(offset, end)
+        if (cdn := self.cdn_url) is not None:
+            with open_stream(cdn, headers=headers) as response:
+                if response.status_code in (200, 206):
+                    yield response
+                    return
+                check_transient(response)
+            self.cdn_url = None  # expired signature: resolve again
         url = resolve_url(self.ctx, self.repo, self.commit, self.path)
         with open_stream(url, headers=headers, credential=credential(self.ctx)) as response:
             check_status(response, lambda r: error_for(r, self.what), ok=(200, 206))
+            if origin_of(str(response.url)) != origin_of(self.ctx.hf_endpoint):
+                self.cdn_url = str(response.url)
             yield response

@@ -125,13 +125,15 @@ def receive(
     of any worker (the writer still gets every piece before it, so a resume loses little)."""
     run = _Run(job=job, writer=writer, sink=sink, base=have, have=have)
     run.pieces = -(-(job.size - have) // PIECE)
+    # Piece 0's buffer is taken before any worker starts: every claimed piece then holds a
+    # buffer, so the lowest unfinished piece can always finish (the workers could otherwise
+    # fill the whole window with later pieces, waiting for piece 0 forever).
+    buffer = writer.free_buffer()
     workers = [_start(run) for _ in range(count - 1)]
     meter = _Meter(job.key, sink)
     try:
-        buffer = _take_buffer(run)
-        if buffer is not None:
-            n = _fill(run, first, buffer, PIECE if run.pieces > 1 else job.size - have, meter)
-            run.finish(0, buffer, n)
+        n = _fill(run, first, buffer, PIECE if run.pieces > 1 else job.size - have, meter)
+        run.finish(0, buffer, n)
     except BaseException as exc:
         run.fail(exc)
     finally:

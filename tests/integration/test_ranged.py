@@ -171,3 +171,26 @@ def test_bad_connections_setting_is_a_usage_error(monkeypatch: pytest.MonkeyPatc
         ranged.connections()
     monkeypatch.delenv("SDPROV_CONNECTIONS")
     assert ranged.connections() == ranged.DEFAULT_CONNECTIONS
+
+
+def test_hugging_face_pieces_resolve_once_then_go_to_the_cdn(
+    server: CivitaiServer, tmp_path: Path
+) -> None:
+    from provision.sources.huggingface import HfBytes
+    from tests.fakes import HfServer
+
+    with HfServer() as hf:
+        commit = hf.add_file("org/big", "big.safetensors", CONTENT)
+        ctx = SourceContext(hf_endpoint=hf.endpoint)
+        source = HfBytes(ctx=ctx, repo="org/big", commit=commit, path="big.safetensors", what="b")
+        job = _job(server, tmp_path)
+        job = DownloadJob(
+            key=job.key, dest=job.dest, partial=job.partial, size=SIZE, sha256=job.sha256,
+            source=source,
+        )  # fmt: skip
+        fetch(job, retry=RETRY)
+        assert job.dest.read_bytes() == CONTENT
+        hosts = [r.host for r in hf.requests]
+        # One resolve (the probe) at most per worker racing it; every piece after that
+        # goes straight to the CDN URL it redirected to.
+        assert hosts.count("hf") <= 4 and hosts.count("cdn") == -(-SIZE // 65536)
