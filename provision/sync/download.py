@@ -191,7 +191,9 @@ def _receive(
         count = ranged.connections()
         with job.partial.open("ab" if have else "wb") as out:
             if ranged.wanted(response, have, job.size, count):
-                writer = Writer(out, digest, buffers=ranged.window(count), size=ranged.PIECE)
+                writer = Writer(
+                    out, digest, buffers=ranged.window(count), size=ranged.piece_size(count)
+                )
                 try:
                     have = ranged.receive(job, response, writer, have, sink, count)
                 finally:

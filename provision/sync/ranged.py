@@ -32,6 +32,7 @@ from provision.sync.download import (
 from provision.sync.writer import Writer
 
 PIECE: Final = 8 << 20
+WINDOW_BYTES: Final = 64 << 20  # piece buffers of one file, whatever the connections
 # Below this much left, the extra requests buy nothing measurable (docs/decisions.md).
 MIN_RANGED: Final = 64 << 20
 DEFAULT_CONNECTIONS: Final = 4
@@ -57,6 +58,14 @@ def window(count: int) -> int:
     return count + max(2, count // 2)
 
 
+def piece_size(count: int) -> int:
+    """PIECE, halved until the window fits WINDOW_BYTES (8 connections: 4 MiB pieces)."""
+    size = PIECE
+    while size > 1 << 20 and window(count) * size > WINDOW_BYTES:
+        size //= 2
+    return size
+
+
 def wanted(response: RawResponse, have: int, size: int, count: int) -> bool:
     return count > 1 and response.status_code == 206 and size - have >= MIN_RANGED
 
@@ -73,6 +82,7 @@ class _Run:
     writer: Writer
     sink: ProgressSink
     base: int  # the offset of piece 0: the partial's size when this receive began
+    piece: int  # bytes per piece
     have: int  # contiguous bytes handed to the writer
     next_piece: int = 1  # piece 0 comes from the first response
     pieces: int = 0
@@ -84,8 +94,8 @@ class _Run:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def span(self, index: int) -> tuple[int, int]:
-        start = self.base + index * PIECE
-        return start, min(start + PIECE, self.job.size) - 1
+        start = self.base + index * self.piece
+        return start, min(start + self.piece, self.job.size) - 1
 
     def claim(self) -> int | None:
         with self.lock:
@@ -123,8 +133,9 @@ def receive(
     """Fetch bytes `have`.. to the end over `count` connections; `first` (a 206 from `have`)
     serves piece 0. Returns the contiguous size handed to `writer`; raises the first error
     of any worker (the writer still gets every piece before it, so a resume loses little)."""
-    run = _Run(job=job, writer=writer, sink=sink, base=have, have=have)
-    run.pieces = -(-(job.size - have) // PIECE)
+    piece = piece_size(count)
+    run = _Run(job=job, writer=writer, sink=sink, base=have, piece=piece, have=have)
+    run.pieces = -(-(job.size - have) // piece)
     # Piece 0's buffer is taken before any worker starts: every claimed piece then holds a
     # buffer, so the lowest unfinished piece can always finish (the workers could otherwise
     # fill the whole window with later pieces, waiting for piece 0 forever).
@@ -132,7 +143,7 @@ def receive(
     workers = [_start(run) for _ in range(count - 1)]
     meter = _Meter(job.key, sink)
     try:
-        n = _fill(run, first, buffer, PIECE if run.pieces > 1 else job.size - have, meter)
+        n = _fill(run, first, buffer, piece if run.pieces > 1 else job.size - have, meter)
         run.finish(0, buffer, n)
     except BaseException as exc:
         run.fail(exc)

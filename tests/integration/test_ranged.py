@@ -173,6 +173,13 @@ def test_bad_connections_setting_is_a_usage_error(monkeypatch: pytest.MonkeyPatc
     assert ranged.connections() == ranged.DEFAULT_CONNECTIONS
 
 
+def test_the_window_stays_within_its_memory_budget() -> None:
+    assert ranged.piece_size(ranged.DEFAULT_CONNECTIONS) == ranged.PIECE
+    for count in range(2, ranged.MAX_CONNECTIONS + 1):
+        assert ranged.window(count) > count  # a spare buffer: the head never waits on itself
+        assert ranged.window(count) * ranged.piece_size(count) <= ranged.WINDOW_BYTES
+
+
 def test_hugging_face_pieces_resolve_once_then_go_to_the_cdn(
     server: CivitaiServer, tmp_path: Path
 ) -> None:
