@@ -45,7 +45,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=int,
         metavar="N",
         help="connections per large file, each fetching its own byte ranges, where the server "
-        "answers Range (default: $SDPROV_CONNECTIONS, else 4; 1: one stream per file)",
+        "answers Range (default: $SDPROV_CONNECTIONS, else one, and 4 once that one stays "
+        "under 100 MiB/s for a second; 1: always one stream per file)",
     )
     parser.add_argument(
         "--lease-wait",

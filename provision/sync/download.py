@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, Protocol
+from typing import BinaryIO, Final, Protocol
 
 import httpx
 
@@ -186,34 +186,95 @@ def _receive(
 ) -> int:
     from provision.sync import ranged  # it builds on this module
 
+    count = ranged.connections()
+    go_parallel = False
     with job.source.open(have, job.size - 1) as response:  # closed: never past the size
         _check_response(job, response, have)
-        count = ranged.connections()
+        eligible = ranged.wanted(response, have, job.size, count)
         with job.partial.open("ab" if have else "wb") as out:
-            if ranged.wanted(response, have, job.size, count):
-                writer = Writer(
-                    out, digest, buffers=ranged.window(count), size=ranged.piece_size(count)
-                )
-                try:
-                    have = ranged.receive(job, response, writer, have, sink, count)
-                finally:
-                    writer.close()
+            if eligible and ranged.explicit():
+                have = _receive_ranged(job, response, out, digest, have, sink, count)
             else:
                 writer = Writer(out, digest)
                 meter = _Meter(job.key, sink)
+                probe = _Probe(have, job.size) if eligible else None
                 try:
-                    have = _pump(job, response, writer, meter, have)
+                    have = _pump(job, response, writer, meter, have, probe)
                 finally:
                     meter.flush()
                     writer.close()
+                go_parallel = probe is not None and probe.slow
+    if go_parallel:
+        # The first stream closed at a buffer boundary; the rest comes over `count` ranges.
+        log.debug("%s: one connection is slow; fetching the rest over %d", job.key, count)
+        with job.source.open(have, job.size - 1) as response:
+            _check_response(job, response, have)
+            with job.partial.open("ab") as out:
+                have = _receive_ranged(job, response, out, digest, have, sink, count)
     if have < job.size:
         # The server closed early without a transport error (truncated body): resume.
         raise httpx.RemoteProtocolError(f"connection closed after {have} of {job.size} bytes")
     return have
 
 
-def _pump(job: DownloadJob, response: RawResponse, writer: Writer, meter: _Meter, have: int) -> int:
-    """Fill the big buffers one receive at a time until the body ends.
+def _receive_ranged(
+    job: DownloadJob,
+    response: RawResponse,
+    out: BinaryIO,
+    digest: hashlib._Hash,
+    have: int,
+    sink: ProgressSink,
+    count: int,
+) -> int:
+    from provision.sync import ranged
+
+    writer = Writer(out, digest, buffers=ranged.window(count), size=ranged.piece_size(count))
+    try:
+        if ranged.wanted(response, have, job.size, count):
+            return ranged.receive(job, response, writer, have, sink, count)
+        meter = _Meter(job.key, sink)  # the server stopped answering Range: one stream
+        try:
+            return _pump(job, response, writer, meter, have)
+        finally:
+            meter.flush()
+    finally:
+        writer.close()
+
+
+class _Probe:
+    """Watches a single stream's first PROBE seconds: `slow` once it stayed under FAST with
+    enough of the file left to be worth more connections (provision.sync.ranged)."""
+
+    def __init__(self, have: int, size: int) -> None:
+        self._start = time.monotonic()
+        self._from = have
+        self._size = size
+        self.slow = False
+        self.done = False
+
+    def check(self, have: int) -> bool:
+        """True when the stream should stop here and the rest go parallel."""
+        from provision.sync import ranged
+
+        elapsed = time.monotonic() - self._start
+        if elapsed < ranged.PROBE:
+            return False
+        self.done = True
+        rate = (have - self._from) / elapsed
+        self.slow = rate < ranged.FAST and self._size - have >= ranged.MIN_RANGED
+        return self.slow
+
+
+def _pump(
+    job: DownloadJob,
+    response: RawResponse,
+    writer: Writer,
+    meter: _Meter,
+    have: int,
+    probe: _Probe | None = None,
+) -> int:
+    """Fill the big buffers one receive at a time until the body ends (or until `probe`
+    finds the stream slow: the caller then fetches the rest over several connections).
 
     The buffers stay large (few hand-offs to the hash+write thread on a fast link), but each
     receive returns as soon as bytes arrive: progress moves and Ctrl-C is seen between
@@ -234,6 +295,8 @@ def _pump(job: DownloadJob, response: RawResponse, writer: Writer, meter: _Meter
                 meter.add(n)
                 if have > job.size:
                     raise SizeMismatch(job.key, job.size, have)
+                if probe is not None and not probe.done and probe.check(have):
+                    break
         finally:
             # Whatever arrived is written and hashed, even on an error: the running digest
             # then matches the partial file, and a resume loses nothing it was given.
@@ -241,7 +304,7 @@ def _pump(job: DownloadJob, response: RawResponse, writer: Writer, meter: _Meter
                 writer.put(buffer, filled)
             else:
                 writer.give_back(buffer)
-        if filled < BUFFER_SIZE:
+        if filled < BUFFER_SIZE or (probe is not None and probe.slow):
             return have
 
 

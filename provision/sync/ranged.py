@@ -38,6 +38,18 @@ MIN_RANGED: Final = 64 << 20
 DEFAULT_CONNECTIONS: Final = 4
 MAX_CONNECTIONS: Final = 16
 POLL: Final = 0.1  # how often waiting threads look at the stop flag
+# The default is adaptive: a file starts on one stream and goes parallel only when that stream
+# stays under FAST for its first PROBE seconds (a capped CDN connection). A fast single stream
+# (loopback, a NAS near its own cap) gains nothing from more and loses CPU to them: on this VM
+# 4 connections uncapped took 1.2-1.6x the single stream's time (docs/decisions.md).
+PROBE: Final = 1.0
+FAST: Final = 100 << 20  # bytes per second
+
+
+def explicit() -> bool:
+    """Whether the user chose the connections (`--connections` / SDPROV_CONNECTIONS): then
+    they are used from the first byte, with no probe."""
+    return bool(os.environ.get("SDPROV_CONNECTIONS", "").strip())
 
 
 def connections() -> int:

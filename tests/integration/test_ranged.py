@@ -87,6 +87,35 @@ def test_one_connection_keeps_the_single_stream(
     assert _storage_ranges(server) == [f"bytes=0-{SIZE - 1}"]
 
 
+def test_by_default_a_fast_stream_stays_single(
+    server: CivitaiServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SDPROV_CONNECTIONS")
+    monkeypatch.setattr(ranged, "PROBE", 0.0)
+    monkeypatch.setattr(ranged, "FAST", 1)  # any stream is fast
+    job = _job(server, tmp_path)
+    fetch(job, retry=RETRY)
+    assert job.dest.read_bytes() == CONTENT
+    assert _storage_ranges(server) == [f"bytes=0-{SIZE - 1}"]
+
+
+def test_by_default_a_slow_stream_hands_the_rest_to_several_connections(
+    server: CivitaiServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SDPROV_CONNECTIONS")
+    monkeypatch.setattr(ranged, "PROBE", 0.0)
+    monkeypatch.setattr(ranged, "FAST", 1 << 60)  # any stream is slow
+    job = _job(server, tmp_path)
+    fetch(job, retry=RETRY)
+    assert job.dest.read_bytes() == CONTENT
+    ranges = _storage_ranges(server)
+    assert ranges[0] == f"bytes=0-{SIZE - 1}"  # the probe stream, cut short
+    rest = ranges[1]  # the rest re-opened where the probe stopped, then pieces
+    assert rest.startswith("bytes=") and rest.endswith(f"-{SIZE - 1}") and rest != ranges[0]
+    assert len(ranges) > 2 and all(r.startswith("bytes=") for r in ranges)
+    assert not job.partial.exists()
+
+
 def test_resets_mid_piece_resume_from_a_prefix(server: CivitaiServer, tmp_path: Path) -> None:
     server.faults.reset_after(20_000, times=3)
     job = _job(server, tmp_path)
