@@ -14,6 +14,7 @@ import shutil
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed, wait
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Protocol
 
@@ -46,6 +47,15 @@ PlaceCheck = Callable[[LockEntry, Path], None]
 # Wraps an entry's own byte source, e.g. to read a mirror first (provision.mirror.source).
 WrapSource = Callable[[LockEntry, ByteSource], ByteSource]
 DISK_MARGIN: Final = 64 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class _Hooks:
+    """The caller's per-file hooks, passed down to every worker together."""
+
+    place_check: PlaceCheck | None
+    wrap_source: WrapSource | None
+    claim_as: str
 
 
 class Held(Protocol):
@@ -103,6 +113,23 @@ def apply(
     result = SyncResult()
     state.prepare()
     _check_free_space(root, sync_plan)
+    hooks = _Hooks(place_check=place_check, wrap_source=wrap_source, claim_as=claim_as)
+    with state.batched():
+        _carry_out(sync_plan, root, state, ctx, held, jobs, sink, result, hooks)
+    return result
+
+
+def _carry_out(
+    sync_plan: Plan,
+    root: Path,
+    state: State,
+    ctx: SourceContext,
+    held: Held,
+    jobs: int,
+    sink: Progress,
+    result: SyncResult,
+    hooks: _Hooks,
+) -> None:
     for action in sync_plan.actions:
         if action.act is Act.KEEP:
             result.kept.append(action.path)
@@ -122,9 +149,7 @@ def apply(
             work,
             result,
             jobs,
-            lambda a, cancel: _materialise(
-                a, root, state, ctx, held, sink, place_check, cancel, claim_as, wrap_source
-            ),
+            lambda a, cancel: _materialise(a, root, state, ctx, held, sink, hooks, cancel),
             sink,
         )
     finally:
@@ -137,7 +162,6 @@ def apply(
         for a in (*work, *sync_plan.of(Act.MOVE))
     ) or any(a.path.startswith(f"{Kind.EMBEDDING.folder}/") for a in sync_plan.of(Act.REMOVE)):
         _touch_embeddings_dir(root)
-    return result
 
 
 CANCEL_GRACE: Final = 1.0  # seconds the workers get to stop at their next receive
@@ -213,10 +237,8 @@ def _materialise(
     ctx: SourceContext,
     lease: Held,
     sink: Progress,
-    place_check: PlaceCheck | None,
+    hooks: _Hooks,
     cancel: threading.Event,
-    claim_as: str,
-    wrap_source: WrapSource | None = None,
 ) -> str:
     entry = action.entry
     assert entry is not None
@@ -225,8 +247,8 @@ def _materialise(
     if action.act is Act.VERIFY:
         if sha256_file(dest) == entry.sha256:
             lease.check()
-            if place_check is not None:
-                place_check(entry, dest)
+            if hooks.place_check is not None:
+                hooks.place_check(entry, dest)
             state.record(entry.path, entry.sha256)
             sink.advance(entry.path, entry.size)
             return "adopted"
@@ -236,12 +258,12 @@ def _materialise(
                 "(same size, different sha256); it was left untouched",
                 hint="move it away or give the entry another `name:`",
             )
-    with _claimed(root, entry.path, claim_as, cancel) as held:
+    with _claimed(root, entry.path, hooks.claim_as, cancel) as held:
         # Another worker may have placed it while we waited for its claim.
         if _placed_meanwhile(state, entry, dest):
             sink.advance(entry.path, entry.size)
             return "kept"
-        _download(entry, dest, state, ctx, (lease, held), sink, place_check, cancel, wrap_source)
+        _download(entry, dest, state, ctx, (lease, held), sink, hooks, cancel)
     return "downloaded"
 
 
@@ -255,8 +277,10 @@ def _claimed(root: Path, path: str, claim_as: str, cancel: threading.Event) -> I
 
 
 def _placed_meanwhile(state: State, entry: LockEntry, dest: Path) -> bool:
-    record = state.reload_record(entry.path)
     stat = stat_or_none(dest)
+    if stat is None:
+        return False  # nothing there: no need to re-read the whole state (once per file)
+    record = state.reload_record(entry.path)
     return (
         record is not None
         and stat is not None
@@ -272,9 +296,8 @@ def _download(
     ctx: SourceContext,
     leases: tuple[Held, Held],
     sink: Progress,
-    place_check: PlaceCheck | None,
+    hooks: _Hooks,
     cancel: threading.Event,
-    wrap_source: WrapSource | None,
 ) -> None:
     for held in leases:
         held.check()
@@ -285,8 +308,8 @@ def _download(
         for held in leases:  # never place after another writer took the root or file over
             held.check()
         crash_point("verified")
-        if place_check is not None:
-            place_check(entry, partial)
+        if hooks.place_check is not None:
+            hooks.place_check(entry, partial)
 
     source = byte_source(entry.source, ctx, entry.path)
     job = DownloadJob(
@@ -295,7 +318,7 @@ def _download(
         partial=state.partial_path(entry.sha256, entry.path),
         size=entry.size,
         sha256=entry.sha256,
-        source=wrap_source(entry, source) if wrap_source is not None else source,
+        source=hooks.wrap_source(entry, source) if hooks.wrap_source is not None else source,
         before_place=check_before_place,
         cancel=cancel,
         source_type=entry.source_type,

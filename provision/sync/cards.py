@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,6 +39,7 @@ if TYPE_CHECKING:  # the network stack loads only when a card is fetched
     from provision.sources import SourceContext
 
 MAX_PREVIEW_BYTES = 32 << 20
+CARD_JOBS = 4  # API calls at once: as many as sync's default downloads, polite to Civitai
 
 
 @dataclass(slots=True, kw_only=True)
@@ -116,25 +118,46 @@ def cards_pending(lock: Lockfile, root: Path, state: State) -> bool:
     return any(path not in wanted for path in state.sidecars)
 
 
-def sync_cards(lock: Lockfile, root: Path, state: State, ctx: SourceContext) -> CardResult:
-    """Bring every card in line with the lock; call after `apply` (placed models only)."""
-    result = CardResult()
+def sync_cards(
+    lock: Lockfile, root: Path, state: State, ctx: SourceContext, *, jobs: int = CARD_JOBS
+) -> CardResult:
+    """Bring every card in line with the lock; call after `apply` (placed models only).
+
+    One API call per model: `jobs` of them at once (a thousand models one by one was most of
+    a first sync), and the state saved in batches."""
     wanted: dict[str, str] = {}  # sidecar path → model path
     deferred = set()  # locked models not in place this run: their cards wait, untouched
-    with ctx.client() as client:
-        for entry in sorted(lock.models, key=lambda m: m.sort_key):
-            placed = state.placed.get(entry.path)
-            if not wants_cards(entry):
-                continue
-            if placed is None or placed.sha256 != entry.sha256:
-                deferred.add(entry.path)
-                continue
-            for role in roles_of(entry):
-                wanted[sidecar_path(entry, role)] = entry.path
-            vae = vae_choice(lock.models, entry)
-            _cards_for(entry, vae, root, state, client, ctx, result)
-    remove_stale(root, state, wanted, deferred, result)
+    todo: list[tuple[LockEntry, str | None]] = []
+    for entry in sorted(lock.models, key=lambda m: m.sort_key):
+        placed = state.placed.get(entry.path)
+        if not wants_cards(entry):
+            continue
+        if placed is None or placed.sha256 != entry.sha256:
+            deferred.add(entry.path)
+            continue
+        for role in roles_of(entry):
+            wanted[sidecar_path(entry, role)] = entry.path
+        todo.append((entry, vae_choice(lock.models, entry)))
+    results: list[CardResult] = []
+    with state.batched(), ctx.client() as client:
+        if todo:
+            with ThreadPoolExecutor(max(1, min(jobs, len(todo))), "sdprov-card") as pool:
+                results = list(
+                    pool.map(lambda job: _cards_for(job[0], job[1], root, state, client, ctx), todo)
+                )
+        result = _merged(results)
+        remove_stale(root, state, wanted, deferred, result)
     return result
+
+
+def _merged(results: list[CardResult]) -> CardResult:
+    merged = CardResult()
+    for one in results:
+        merged.written += one.written
+        merged.removed += one.removed
+        merged.left_alone |= one.left_alone
+        merged.failures |= one.failures
+    return merged
 
 
 def _cards_for(
@@ -144,8 +167,9 @@ def _cards_for(
     state: State,
     client: httpx.Client,
     ctx: SourceContext,
-    result: CardResult,
-) -> None:
+) -> CardResult:
+    """One model's cards (runs on a worker thread: touches only its own files)."""
+    result = CardResult()
     digest = inputs_digest(entry, vae)
     todo = []
     for role in roles_of(entry):
@@ -158,12 +182,12 @@ def _cards_for(
         if record is None or record.inputs != digest or not (root / path).exists():
             todo.append((role, path))
     if not todo:
-        return
+        return result
     try:
         contents, preview_error = _render(entry, vae, client, ctx, {role for role, _ in todo})
     except SdprovError as exc:
         result.failures[entry.path] = exc.message
-        return
+        return result
     for role, path in todo:
         data = contents.get(role)
         if data is None:
@@ -178,6 +202,7 @@ def _cards_for(
             result.failures[entry.path] = f"cannot write {path} ({exc.strerror or exc})"
     if preview_error is not None:
         result.failures[entry.path] = preview_error
+    return result
 
 
 def _write(root: Path, path: str, data: bytes, state: State, record: Sidecar) -> bool:

@@ -1,9 +1,12 @@
 """What sdprov placed under a models root: `<root>/.sdprov/state.json`.
 
-A record (path → sha256, size, mtime_ns) is written right after each placement, so a second
+A record (path → sha256, size, mtime_ns) is saved soon after each placement, so a second
 sync trusts size + mtime instead of re-hashing multi-GB files, and only files with a record
-are ever removed. The folder also holds partial downloads and the writer lease; it carries a
-`.gitignore` and a `CACHEDIR.TAG` so Git and backup tools skip it.
+are ever removed. Inside `batched()` saves are grouped (a whole-file rewrite per small model
+made a thousand-file sync quadratic); a record not yet saved when the process dies only
+costs a re-hash: the next run finds the file unrecorded and adopts it. The folder also holds
+partial downloads and the writer lease; it carries a `.gitignore` and a `CACHEDIR.TAG` so Git
+and backup tools skip it.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -26,6 +31,10 @@ log = logging.getLogger(__name__)
 
 STATE_DIR: Final = ".sdprov"
 STATE_VERSION: Final = 1
+# Inside `batched()`: save at most this often, and at once for a file whose re-hash after a
+# crash would cost more than the save (one save of a 10,000-entry state is ~20 ms).
+SAVE_INTERVAL: Final = 1.0
+SAVE_AT_ONCE_BYTES: Final = 64 << 20
 CACHEDIR_TAG: Final = (
     "Signature: 8a477f597d28d172789f06886806bc55\n"
     "# This directory holds sdprov's state and partial downloads; backups may skip it.\n"
@@ -79,7 +88,8 @@ class Sidecar:
 
 
 class State:
-    """Thread-safe record of placed files, saved atomically after every change.
+    """Thread-safe record of placed files, saved atomically after every change (grouped
+    inside `batched()`).
 
     N shard workers never write one file: a worker (`shard` given) saves only its own records
     to `.sdprov/shards/<I>of<N>.json`; everyone reads `state.json` merged with those, and the
@@ -99,6 +109,9 @@ class State:
         self._mine: dict[str, Placed] = {}
         self._folded: list[Path] = []
         self._merged = False
+        self._batching = 0
+        self._dirty = False
+        self._saved_at = time.monotonic()
         self.sidecars: dict[str, Sidecar] = {}
         self.placed: dict[str, Placed] = self._load()
         self._merge_shards()
@@ -155,25 +168,47 @@ class State:
         with self._lock:
             self.placed[path] = placed
             self._mine[path] = placed
-            self._save()
+            self._changed(at_once=stat.st_size >= SAVE_AT_ONCE_BYTES)
         return placed
 
     def forget(self, path: str) -> None:
         with self._lock:
             if self.placed.pop(path, None) is not None:
-                self._save()
+                self._changed()
 
     def record_sidecar(self, path: str, sidecar: Sidecar) -> None:
         with self._lock:
             self.sidecars[path] = sidecar
-            self._save()
+            self._changed()
 
     def forget_sidecar(self, path: str) -> None:
         with self._lock:
             if self.sidecars.pop(path, None) is not None:
-                self._save()
+                self._changed()
+
+    @contextmanager
+    def batched(self) -> Iterator[State]:
+        """Group saves while many records change (a sync's downloads, its cards); whatever is
+        pending is saved on the way out, on an error or Ctrl-C too."""
+        with self._lock:
+            self._batching += 1
+        try:
+            yield self
+        finally:
+            with self._lock:
+                self._batching -= 1
+                if not self._batching and self._dirty:
+                    self._save()
+
+    def _changed(self, *, at_once: bool = False) -> None:
+        """Called under the lock after a change: save now, or soon when batching."""
+        self._dirty = True
+        if at_once or not self._batching or time.monotonic() - self._saved_at >= SAVE_INTERVAL:
+            self._save()
 
     def _save(self) -> None:
+        self._dirty = False
+        self._saved_at = time.monotonic()
         if self.shard_file is not None:
             from provision.sync.shardstate import write_shard_file
 
@@ -194,7 +229,9 @@ class State:
                 for p, r in sorted(self.sidecars.items())
             }
         crash_point("state-save")
-        write_text_atomic(self.file, json.dumps(raw, indent=1, sort_keys=True) + "\n")
+        # No indent: json's C encoder only runs without one (10x faster for 10,000 records).
+        text = json.dumps(raw, sort_keys=True, separators=(",", ":"))
+        write_text_atomic(self.file, text + "\n")
         # Finished shards' records are in state.json now; their files can go.
         for folded in self._folded:
             folded.unlink(missing_ok=True)
