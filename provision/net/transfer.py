@@ -16,9 +16,11 @@ import contextlib
 import http.client
 import re
 import socket
+import threading
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Final
 
 import httpx
@@ -26,7 +28,7 @@ import httpx
 from provision.errors import SourceError
 from provision.net.config import USER_AGENT, Proxy, Timeouts, proxy_for, tls_context
 from provision.net.http import RetryPolicy, check_transient, retrying
-from provision.net.policy import Credential, follow_redirects, redact
+from provision.net.policy import Credential, follow_redirects, origin_of, redact
 
 _RANGE: Final = re.compile(r"^bytes=(\d+)-(\d*)$")
 
@@ -44,8 +46,14 @@ class RawResponse:
         resp: http.client.HTTPResponse,
         url: str,
         limit: int | None = None,
+        pooled: tuple[_PoolKey, _Pooled] | None = None,
     ) -> None:
         self._conn = conn
+        self._pooled = pooled  # where the connection goes back when the body is done
+        # Body bytes read through `fp` directly (http.client does not count those): the
+        # connection goes back to the pool only when the body was read to its exact end.
+        self._length = resp.length if not resp.chunked else None
+        self._consumed = 0
         self._resp = resp
         self.url = url
         self.status_code = resp.status
@@ -85,6 +93,7 @@ class RawResponse:
                 break  # closed early: the caller sees a short body and resumes
             filled += n
         self._remaining -= filled
+        self._consumed += filled
         return filled
 
     def readinto1(self, buffer: memoryview) -> int:
@@ -104,6 +113,7 @@ class RawResponse:
         except (OSError, http.client.HTTPException) as exc:
             raise self._transport_error(exc) from exc
         self._remaining -= n
+        self._consumed += n
         return n
 
     def _read_chunked(self, buffer: memoryview, *, one: bool = False) -> int:
@@ -136,7 +146,8 @@ class RawResponse:
             try:
                 self._body = self._resp.read(1 << 20)
             except (OSError, http.client.HTTPException):
-                self._body = b""
+                self._body, self._length = b"", None  # never reuse this connection
+            self._consumed += len(self._body)
         return self._body
 
     @property
@@ -149,12 +160,33 @@ class RawResponse:
         return json.loads(self.text)
 
     def close(self) -> None:
+        reusable = self._pooled is not None and self._drained()
         self._resp.close()
-        self._conn.close()
+        if reusable and self._pooled is not None:
+            _POOL.put(*self._pooled)
+        else:
+            self._conn.close()
+
+    def _drained(self) -> bool:
+        """Whether the body was read to its exact end (a short redirect or error body is read
+        here), so the next request on this connection starts clean."""
+        if self._failure is not None or self._conn.sock is None or self._resp.will_close:
+            return False
+        if self._length is None:
+            # Chunked: http.client closes the response itself after the last chunk.
+            return self._resp.chunked and self._resp.isclosed()
+        left = self._length - self._consumed
+        if 0 < left <= _DRAIN_MAX and self._resp.fp is not None:
+            try:
+                self._consumed += len(self._resp.fp.read(left))
+            except (OSError, http.client.HTTPException):
+                return False
+        return self._consumed == self._length
 
     def abort(self) -> None:
         """From another thread: make a receive blocked on this response fail now (a close
         alone does not wake it)."""
+        self._pooled = None  # a shut-down connection never goes back to the pool
         sock = self._conn.sock
         if sock is not None:
             with contextlib.suppress(OSError):
@@ -168,14 +200,70 @@ def _proxy_auth(proxy: Proxy) -> dict[str, str]:
     return {"Proxy-Authorization": f"Basic {base64.b64encode(raw.encode()).decode()}"}
 
 
-def _connect(url: str, t: Timeouts) -> tuple[http.client.HTTPConnection, str, dict[str, str]]:
-    """Connection, request target and extra headers for `url` (direct or through a proxy)."""
+# A connection is kept for reuse by the origin it talks to and the proxy it goes through, so
+# it only ever carries requests for that origin: the credential policy (which request may
+# carry a token) is decided per request by follow_redirects and is unchanged by reuse.
+_PoolKey = tuple[str, Proxy | None]
+_DRAIN_MAX: Final = 64 << 10  # a redirect's or error page's body is read to reuse its connection
+_IDLE_PER_KEY: Final = 16  # more than any --jobs we default to; the rest are closed
+_STALE_ERRORS: Final = (
+    http.client.RemoteDisconnected,
+    http.client.BadStatusLine,
+    ConnectionResetError,
+    BrokenPipeError,
+    ConnectionAbortedError,
+)
+
+
+@dataclass(slots=True)
+class _Pooled:
+    conn: http.client.HTTPConnection
+    absolute: bool  # plain http through a proxy: requests name the whole URL
+    proxy_headers: dict[str, str]
+
+    def target(self, url: str) -> str:
+        parts = urllib.parse.urlsplit(url)
+        if self.absolute:
+            return urllib.parse.urlunsplit(parts._replace(fragment=""))
+        return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+
+
+class _Pool:
+    """Idle keep-alive connections, thread-safe: a thousand small files through the same
+    API redirect cost two TCP (and TLS) handshakes per worker, not two per file."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._idle: dict[_PoolKey, list[_Pooled]] = {}
+
+    def take(self, key: _PoolKey) -> _Pooled | None:
+        with self._lock:
+            idle = self._idle.get(key)
+            return idle.pop() if idle else None
+
+    def put(self, key: _PoolKey, pooled: _Pooled) -> None:
+        with self._lock:
+            idle = self._idle.setdefault(key, [])
+            if len(idle) < _IDLE_PER_KEY:
+                idle.append(pooled)
+                return
+        pooled.conn.close()
+
+
+_POOL = _Pool()
+
+
+def _pool_key(url: str) -> _PoolKey:
+    return origin_of(url), proxy_for(url)
+
+
+def _connect(url: str, t: Timeouts) -> _Pooled:
+    """A new connection for `url` (direct or through a proxy), not yet connected."""
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https"):
         raise httpx.UnsupportedProtocol(f"unsupported URL scheme in {redact(url)}")
     host = parts.hostname or ""
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     proxy = proxy_for(url)
     if proxy is None:
         if parts.scheme == "https":
@@ -184,7 +272,7 @@ def _connect(url: str, t: Timeouts) -> tuple[http.client.HTTPConnection, str, di
             )
         else:
             conn = http.client.HTTPConnection(host, port, timeout=t.connect)
-        return conn, target, {}
+        return _Pooled(conn, absolute=False, proxy_headers={})
     if parts.scheme == "https":
         # CONNECT tunnel through an http:// proxy: it sees the host name, never the request
         # (nor its token); TLS runs end to end with the origin.
@@ -192,31 +280,68 @@ def _connect(url: str, t: Timeouts) -> tuple[http.client.HTTPConnection, str, di
             proxy.host, proxy.port, timeout=t.connect, context=tls_context()
         )
         tunnel.set_tunnel(host, port, headers=_proxy_auth(proxy))
-        return tunnel, target, {}
+        return _Pooled(tunnel, absolute=False, proxy_headers={})
     # Plain http goes to the proxy in absolute form, as every HTTP proxy expects.
     plain = http.client.HTTPConnection(proxy.host, proxy.port, timeout=t.connect)
-    return plain, urllib.parse.urlunsplit(parts._replace(fragment="")), _proxy_auth(proxy)
+    return _Pooled(plain, absolute=True, proxy_headers=_proxy_auth(proxy))
 
 
 def _send(url: str, method: str, headers: dict[str, str], t: Timeouts) -> RawResponse:
-    conn, target, proxy_headers = _connect(url, t)
-    where = redact(url)
+    key = _pool_key(url)
+    while (idle := _POOL.take(key)) is not None:
+        try:
+            return _request(idle, url, method, headers, t, key)
+        except _Stale:
+            continue  # the server closed it while idle: never an error, try the next
+    pooled = _connect(url, t)
+    conn = pooled.conn
     try:
         conn.connect()
+    except TimeoutError as exc:
+        conn.close()
+        raise httpx.ReadTimeout(f"timed out talking to {redact(url)}") from exc
+    except ConnectionRefusedError as exc:
+        conn.close()
+        raise httpx.ConnectError(f"connection refused by {redact(url)}") from exc
+    except (OSError, http.client.HTTPException) as exc:
+        conn.close()
+        raise httpx.ConnectError(f"{type(exc).__name__} talking to {redact(url)}") from exc
+    return _request(pooled, url, method, headers, t, key, fresh=True)
+
+
+class _Stale(Exception):
+    """A kept-alive connection the server had closed: retried on another, never reported."""
+
+
+def _request(
+    pooled: _Pooled,
+    url: str,
+    method: str,
+    headers: dict[str, str],
+    t: Timeouts,
+    key: _PoolKey,
+    *,
+    fresh: bool = False,
+) -> RawResponse:
+    conn, where = pooled.conn, redact(url)
+    try:
         if conn.sock is not None:
             conn.sock.settimeout(t.read)  # connect and read waits differ
-        conn.request(method, target, headers={**headers, **proxy_headers})
+        conn.request(method, pooled.target(url), headers={**headers, **pooled.proxy_headers})
         resp = conn.getresponse()
     except TimeoutError as exc:
         conn.close()
         raise httpx.ReadTimeout(f"timed out talking to {where}") from exc
-    except ConnectionRefusedError as exc:
-        conn.close()
-        raise httpx.ConnectError(f"connection refused by {where}") from exc
     except (OSError, http.client.HTTPException) as exc:
         conn.close()
+        if not fresh and isinstance(exc, _STALE_ERRORS):
+            raise _Stale from exc
+        if isinstance(exc, ConnectionRefusedError):
+            raise httpx.ConnectError(f"connection refused by {where}") from exc
         raise httpx.ConnectError(f"{type(exc).__name__} talking to {where}") from exc
-    return RawResponse(conn, resp, url, limit=_body_limit(headers, resp.status))
+    return RawResponse(
+        conn, resp, url, limit=_body_limit(headers, resp.status), pooled=(key, pooled)
+    )
 
 
 def _body_limit(headers: dict[str, str], status: int) -> int | None:
