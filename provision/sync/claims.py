@@ -43,7 +43,11 @@ def claim(
     """
     while True:
         lease = Lease(
-            claim_path(root, path), ttl=ttl, wait=1.0, extra={"path": path, "shard": shard}
+            claim_path(root, path),
+            ttl=ttl,
+            wait=1.0,
+            extra={"path": path, "shard": shard},
+            durable=False,
         )
         try:
             lease.acquire()
