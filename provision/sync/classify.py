@@ -71,18 +71,19 @@ class Classification:
 
 def classify(lock: Lockfile, root: Path, state: State) -> Classification:
     locked = lock.by_path()
+    disk = _Disk(root)
     leaving: dict[str, LeavingClass] = {}
     intact_by_sha: dict[str, list[str]] = {}
     for path, placed in sorted(state.placed.items()):
         if path in locked:
             continue
-        kind = _leaving_kind(root, path, placed)
+        kind = _leaving_kind(disk, path, placed)
         leaving[path] = LeavingClass(path=path, leaving=kind, placed=placed)
         if kind is Leaving.INTACT:
             intact_by_sha.setdefault(placed.sha256, []).append(path)
     entries: list[EntryClass] = []
     for entry in sorted(lock.models, key=lambda m: m.sort_key):
-        found = _classify_entry(entry, root, state, intact_by_sha)
+        found = _classify_entry(entry, disk, state, intact_by_sha)
         if found.origin is not None:
             leaving[found.origin] = LeavingClass(
                 path=found.origin,
@@ -98,23 +99,54 @@ def classify(lock: Lockfile, root: Path, state: State) -> Classification:
     )
 
 
-def _leaving_kind(root: Path, path: str, placed: Placed) -> Leaving:
-    if symlink_on_path(root, path) is not None:
+class _Disk:
+    """lstat of the models root for one classification: each folder once, not once per file
+    in it (a 10,000-model resync is a stat per file, like `find`), on plain strings."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = str(root)
+        self._folders: dict[str, os.stat_result | None] = {}
+
+    def lstat(self, rel: str) -> os.stat_result | None:
+        try:
+            return os.lstat(f"{self.root}/{rel}")
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def symlink_on_path(self, rel: str) -> tuple[str | None, os.stat_result | None]:
+        """The first component of `rel` that is a symlink (None: none), and the file's lstat."""
+        parts = rel.split("/")
+        for i in range(1, len(parts)):
+            folder = "/".join(parts[:i])
+            if folder not in self._folders:
+                self._folders[folder] = self.lstat(folder)
+            stat = self._folders[folder]
+            if stat is None:
+                return None, None
+            if stat_mod.S_ISLNK(stat.st_mode):
+                return folder, None
+        stat = self.lstat(rel)
+        if stat is not None and stat_mod.S_ISLNK(stat.st_mode):
+            return rel, None
+        return None, stat
+
+
+def _leaving_kind(disk: _Disk, path: str, placed: Placed) -> Leaving:
+    link, stat = disk.symlink_on_path(path)
+    if link is not None:
         return Leaving.SYMLINK
-    stat = lstat_or_none(root / path)
     if stat is None:
         return Leaving.GONE
     return Leaving.INTACT if placed.matches(stat) else Leaving.CHANGED
 
 
 def _classify_entry(
-    entry: LockEntry, root: Path, state: State, intact_by_sha: dict[str, list[str]]
+    entry: LockEntry, disk: _Disk, state: State, intact_by_sha: dict[str, list[str]]
 ) -> EntryClass:
     placed = state.placed.get(entry.path)
-    link = symlink_on_path(root, entry.path)
+    link, stat = disk.symlink_on_path(entry.path)
     if link is not None:
         return EntryClass(entry=entry, found=Found.SYMLINK, placed=placed, symlink=link)
-    stat = lstat_or_none(root / entry.path)
     if stat is None:
         candidates = intact_by_sha.get(entry.sha256, [])
         if candidates:
@@ -139,16 +171,7 @@ def lstat_or_none(path: Path) -> os.stat_result | None:
 
 def symlink_on_path(root: Path, rel: str) -> str | None:
     """The first component of `rel` (a kind folder, a subfolder, the file) that is a symlink."""
-    current = root
-    parts = rel.split("/")
-    for i, part in enumerate(parts):
-        current = current / part
-        stat = lstat_or_none(current)
-        if stat is None:
-            return None
-        if stat_mod.S_ISLNK(stat.st_mode):
-            return "/".join(parts[: i + 1])
-    return None
+    return _Disk(root).symlink_on_path(rel)[0]
 
 
 def link_target(root: Path, rel: str) -> str:
