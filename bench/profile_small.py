@@ -27,7 +27,8 @@ def spy(b: Bench, project: Path, out: Path, *args: str) -> None:
     """py-spy over every thread; prints the functions by share of worker-thread samples."""
     raw = out.with_suffix(".raw")
     spy_bin = Path(sys.executable).parent / "py-spy"
-    cmd = [str(spy_bin), "record", "-r", "250", "--threads", "--idle", "-f", "raw", "-o", str(raw), "--"]
+    cmd = [str(spy_bin), "record", "-r", "250", "--threads", "--idle", "-f", "raw"]
+    cmd += ["-o", str(raw), "--"]
     cmd += [sys.executable, "-m", "provision.cli", *args]
     subprocess.run(cmd, env=b.env, cwd=project, check=True, capture_output=True)
     inclusive: Counter[str] = Counter()

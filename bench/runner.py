@@ -196,6 +196,7 @@ def small_files(b: Bench, count: int, size: int) -> list[Row]:
             s / r,
             "<= 1.00x",
             s / r <= 1.0,
+            "sdprov also writes 2 model cards per model (+1 API call each)",
         ),
         Row(
             f"no-op resync of {count} models (beyond start-up)",
