@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from provision.commands.common import (
     add_json,
@@ -29,6 +29,22 @@ if TYPE_CHECKING:
     from provision.sync.state import State
 
 
+DEFAULT_JOBS: Final = 4
+# Small files are bound by round trips (API redirect, storage request, fsync), not bandwidth:
+# 300 x 40 KB took 13.8 s with 4 jobs, 11.3 s with 8, 10.8 s with 16 (docs/decisions.md).
+SMALL_FILE_JOBS: Final = 8
+SMALL_FILE_BYTES: Final = 16 << 20
+
+
+def default_jobs(sync_plan: Plan) -> int:
+    from provision.sync.plan import Act
+
+    downloads = sync_plan.of(Act.DOWNLOAD)
+    if downloads and sync_plan.download_bytes < SMALL_FILE_BYTES * len(downloads):
+        return SMALL_FILE_JOBS
+    return DEFAULT_JOBS
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "sync",
@@ -39,7 +55,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_lock_source(parser)
     add_models_root(parser)
     parser.add_argument("--dry-run", action="store_true", help="print the plan and stop")
-    parser.add_argument("--jobs", type=int, default=4, help="parallel downloads (default 4)")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help=f"parallel downloads (default {DEFAULT_JOBS}; {SMALL_FILE_JOBS} when the files to "
+        f"download average under {SMALL_FILE_BYTES >> 20} MiB)",
+    )
     parser.add_argument(
         "--connections",
         type=int,
@@ -81,7 +103,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     from provision.sync.result import SyncResult
     from provision.sync.state import State, lease_path
 
-    if args.jobs < 1:
+    if args.jobs is not None and args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
     if args.connections is not None:
         if not 1 <= args.connections <= 16:
@@ -199,7 +221,7 @@ def _apply(
         state=state,
         ctx=SourceContext.from_env(),
         lease=lease,
-        jobs=args.jobs,
+        jobs=args.jobs or default_jobs(sync_plan),
         progress=make_progress(console, quiet=args.quiet),
         # The gate reads model headers (inspection): imported only when a file is placed.
         place_check=_place_check() if sync_plan.of(Act.DOWNLOAD, Act.VERIFY) else None,

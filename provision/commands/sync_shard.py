@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from provision.commands.sync import default_jobs
 from provision.console import Console, human_bytes, make_progress
 from provision.lock.lockfile import Lockfile
 from provision.sources import SourceContext
@@ -72,7 +73,7 @@ def run_shard(
             state=state,
             ctx=SourceContext.from_env(),
             lease=None,
-            jobs=args.jobs,
+            jobs=args.jobs or default_jobs(sync_plan),
             progress=make_progress(console, quiet=args.quiet),
             place_check=place_check,
             claim_as=str(shard),
