@@ -162,7 +162,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
             # Nothing to place, move or remove: no engine, no network stack, nothing written.
             result = SyncResult(kept=[a.path for a in sync_plan.actions])
         state.save()
-        cards = _cards(source.lock, root, state, from_mirror=mirror_use is not None)
+        jobs = args.jobs or default_jobs(sync_plan)
+        cards = _cards(source.lock, root, state, from_mirror=mirror_use is not None, jobs=jobs)
     summary = (
         f"{len(result.downloaded)} downloaded, {len(result.adopted)} adopted, "
         f"{len(result.moved)} moved, {len(result.removed)} removed, "
@@ -229,7 +230,7 @@ def _apply(
     )
 
 
-def _cards(lock: Lockfile, root: Path, state: State, *, from_mirror: bool) -> CardResult:
+def _cards(lock: Lockfile, root: Path, state: State, *, from_mirror: bool, jobs: int) -> CardResult:
     from provision.sync.cards import CardResult, cards_pending
 
     # Cards only for models placed and verified: apply recorded exactly those in state.
@@ -241,7 +242,7 @@ def _cards(lock: Lockfile, root: Path, state: State, *, from_mirror: bool) -> Ca
     from provision.sources import SourceContext
     from provision.sync.cards import sync_cards
 
-    return sync_cards(lock, root, state, SourceContext.from_env())
+    return sync_cards(lock, root, state, SourceContext.from_env(), jobs=jobs)
 
 
 def _tell_webui(

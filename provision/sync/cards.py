@@ -39,7 +39,7 @@ if TYPE_CHECKING:  # the network stack loads only when a card is fetched
     from provision.sources import SourceContext
 
 MAX_PREVIEW_BYTES = 32 << 20
-CARD_JOBS = 4  # API calls at once: as many as sync's default downloads, polite to Civitai
+CARD_JOBS = 4  # API calls at once; sync passes its --jobs (the same politeness as downloads)
 
 
 @dataclass(slots=True, kw_only=True)
