@@ -25,8 +25,6 @@ import json
 import re
 from typing import Any, Final
 
-from PIL import Image, UnidentifiedImageError
-
 from provision.errors import SourceError
 from provision.kinds import Family, Kind
 from provision.lock.lockfile import LockEntry
@@ -110,6 +108,9 @@ def preview_request_url(url: str) -> str:
 
 def to_png(data: bytes, what: str) -> bytes:
     """Any image Pillow reads (JPEG, WebP, PNG …) → PNG bytes; first frame of an animation."""
+    # Pillow only here: a resync that writes no card (the usual case) never imports it.
+    from PIL import Image, UnidentifiedImageError
+
     try:
         with Image.open(io.BytesIO(data)) as image:
             if image.width * image.height > MAX_PREVIEW_PIXELS:
