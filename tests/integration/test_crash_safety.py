@@ -49,7 +49,7 @@ vaes:
 NAMED = [
     "verified:1", "verified:2", "verified:3",
     "placed:1", "placed:2", "placed:3", "placed:4",
-    "state-save:1", "state-save:2", "state-save:3",  # saves are grouped (sync.state.batched)
+    "state-save:1", "state-save:2",  # saves are grouped: after the move, at the end of apply
     "moved:1", "removed:1",
 ]  # fmt: skip
 RANDOM_KILLS = 10
