@@ -276,6 +276,9 @@ class Lockfile:
         entries: list[LockEntry] = []
         seen: dict[str, int] = {}
         for i, raw_entry in enumerate(models):
+            # Dropped from the parsed tree once typed: a 10,000-model lock then peaks near one
+            # copy of its entries in memory, not two.
+            models[i] = None
             path = raw_entry.get("path") if isinstance(raw_entry, dict) else None
             label = f"{where}: models[{i}]" + (f" ({path})" if isinstance(path, str) else "")
             entry = LockEntry.from_raw(raw_entry, label, strict=version == LOCK_VERSION)
