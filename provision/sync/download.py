@@ -212,7 +212,7 @@ def _receive(
                     writer.close()
                 go_parallel = probe is not None and probe.slow
     if go_parallel:
-        # The first stream closed at a buffer boundary; the rest comes over `count` ranges.
+        # The first stream stopped where the probe found it slow; the rest comes over ranges.
         log.debug("%s: one connection is slow; fetching the rest over %d", job.key, count)
         with job.source.open(have, job.size - 1) as response:
             _check_response(job, response, have)
