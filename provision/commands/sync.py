@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from provision.sync.lease import Lease
     from provision.sync.plan import Plan
     from provision.sync.result import SyncResult
+    from provision.sync.settled import Inputs
     from provision.sync.state import State
 
 
@@ -98,6 +99,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace, console: Console) -> int:
     # Imported here, not at the top: `sdprov --version` and the other commands never need
     # the HTTP stack, rich's progress or the sync engine.
+    from provision.sync import settled
     from provision.sync.lease import DEFAULT_TTL, Lease
     from provision.sync.plan import Act, plan
     from provision.sync.result import SyncResult
@@ -111,8 +113,11 @@ def run(args: argparse.Namespace, console: Console) -> int:
         # The download engine reads its setting from the environment, as for the timeouts:
         # one place that shard workers and mirror pushes read too.
         os.environ["SDPROV_CONNECTIONS"] = str(args.connections)
-    source = load_lock_source(args)
     root: Path = args.models_root
+    inputs = _inputs(args)
+    if inputs is not None and _settled(args, console, root, inputs):
+        return 0
+    source = load_lock_source(args)
     root.mkdir(parents=True, exist_ok=True)
     if args.shard is not None:
         from provision.commands.sync_shard import run_shard
@@ -157,6 +162,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
                 "if the removals are intended, run again with --prune",
             )
         if sync_plan.changes:
+            settled.forget(root)
             result = _apply(args, console, sync_plan, root, state, lease, wrap_source)
         else:
             # Nothing to place, move or remove: no engine, no network stack, nothing written.
@@ -164,6 +170,11 @@ def run(args: argparse.Namespace, console: Console) -> int:
         state.save()
         jobs = args.jobs or default_jobs(sync_plan)
         cards = _cards(source.lock, root, state, from_mirror=mirror_use is not None, jobs=jobs)
+        # Every locked model and card in place, the lock fresh by its manifest's bytes alone.
+        complete = result.ok and not result.left_alone and not cards.failures
+        clean = not cards.left_alone and mirror_use is None and source.manifest is None
+        if complete and clean and inputs is not None:
+            settled.record(root, inputs)
     summary = (
         f"{len(result.downloaded)} downloaded, {len(result.adopted)} adopted, "
         f"{len(result.moved)} moved, {len(result.removed)} removed, "
@@ -198,6 +209,40 @@ def run(args: argparse.Namespace, console: Console) -> int:
         return 1
     console.info(f"sync complete: {summary}")
     return 0 if webui_ok else 1
+
+
+def _inputs(args: argparse.Namespace) -> Inputs | None:
+    """The lock and manifest bytes of a plain sync (one the settled record can answer)."""
+    from provision.lock.lockfile import lock_path_for
+    from provision.manifest import DEFAULT_MANIFEST
+    from provision.sync.settled import Inputs
+
+    if args.dry_run or args.shard or args.webui or args.mirror or args.json:
+        return None
+    if args.lock is not None:
+        return None if args.manifest is not None else Inputs.read(args.lock, None)
+    manifest: Path = args.manifest or DEFAULT_MANIFEST
+    return Inputs.read(lock_path_for(manifest), manifest)
+
+
+def _settled(args: argparse.Namespace, console: Console, root: Path, inputs: Inputs) -> bool:
+    """A resync after a complete one, with the same lock, manifest and state: only `lstat`
+    each placed file (provision.sync.settled). True when that answered the sync."""
+    from provision.sync.lease import DEFAULT_TTL, Lease
+    from provision.sync.settled import unchanged_count
+    from provision.sync.state import STATE_DIR, lease_path
+
+    if not (root / STATE_DIR / "settled.json").is_file():
+        return False
+    with Lease(lease_path(root), ttl=DEFAULT_TTL, wait=args.lease_wait):
+        count = unchanged_count(root, inputs)
+    if count is None:
+        return False
+    console.info(
+        f"plan: 0 to download (0 B), 0 to verify, 0 to move, 0 to remove, {count} unchanged"
+    )
+    console.info(f"sync complete: 0 downloaded, 0 adopted, 0 moved, 0 removed, {count} unchanged")
+    return True
 
 
 def _apply(
