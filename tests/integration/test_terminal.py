@@ -140,7 +140,8 @@ def test_ctrl_c_twice_during_lock_exits_130_without_a_traceback(
     civitai.faults.fail("api", 503, times=1000, retry_after="30")
     env = {**cli.env, "SDPROV_RETRY_BASE_DELAY": "1"}
     run = start_in_pty(cli.cwd, env, "lock", "--jobs", "2")
-    assert run.until(lambda: len(civitai.requests) >= 2, timeout=20)
+    # One 503 is enough: its Retry-After holds back every worker's next request to that host.
+    assert run.until(lambda: len(civitai.requests) >= 1, timeout=20)
     run.pump(0.3)
     typed = time.monotonic()
     run.type(b"\x03")
@@ -163,7 +164,7 @@ def test_one_ctrl_c_during_lock_stops_it(
     civitai.faults.fail("api", 503, times=1000, retry_after="30")
     env = {**cli.env, "SDPROV_RETRY_BASE_DELAY": "1"}
     run = start_in_pty(cli.cwd, env, "lock")
-    assert run.until(lambda: len(civitai.requests) >= 2, timeout=20)
+    assert run.until(lambda: len(civitai.requests) >= 1, timeout=20)
     typed = time.monotonic()
     run.type(b"\x03")
     code = run.wait(timeout=10)
