@@ -285,6 +285,8 @@ def main() -> int:
     for tool, package in (("curl", "curl"), ("openssl", "openssl"), ("sha256sum", "coreutils")):
         if not have(tool, package):
             raise SystemExit(f"bench: {tool} is needed and could not be installed")
+    if not have("/usr/bin/time", "time"):  # peak RSS of each command (bench/sync_bench.py)
+        print("bench: GNU time missing; peak RSS rows include the bench's own memory")
     args.dir.mkdir(parents=True, exist_ok=True)
     scenarios: dict[str, Callable[[Bench], list[Row]]] = {
         "startup": startup,

@@ -31,6 +31,9 @@ class Timing:
     max_rss_kib: int
 
 
+TIME = Path("/usr/bin/time")  # GNU time (Debian's `time` package)
+
+
 def settle() -> None:
     """Flush dirty pages left by the previous command, so each one starts from the same disk
     state (otherwise whoever runs right after a 1 GiB write pays for its writeback)."""
@@ -42,19 +45,28 @@ def run_timed(
     cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> Timing:
     settle()
+    # Peak RSS from GNU time, not from our own wait4: a child's ru_maxrss counts the memory it
+    # shared with this (large) bench process between fork and exec, so every command would
+    # report at least the bench's own size (249 MiB once 10,000 fake models were loaded).
+    rss_file = Path(tempfile.mkstemp(prefix="sdprov-rss-")[1])
+    if TIME.exists():
+        cmd = [str(TIME), "-f", "%M", "-o", str(rss_file), *cmd]
     start = time.perf_counter()
     proc = subprocess.Popen(
         cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
+    measured = rss_file.read_text().strip().splitlines() if TIME.exists() else []
+    rss_file.unlink(missing_ok=True)
+    max_rss = int(measured[-1]) if measured and measured[-1].isdigit() else usage.ru_maxrss
     stderr = proc.stderr.read().decode() if proc.stderr else ""
     if proc.stderr:
         proc.stderr.close()
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"{cmd[0]} failed ({proc.returncode}):\n{stderr}")
-    return Timing(wall=wall, max_rss_kib=usage.ru_maxrss)
+    return Timing(wall=wall, max_rss_kib=max_rss)
 
 
 def make_file(path: Path, size: int) -> None:
