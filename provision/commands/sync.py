@@ -101,8 +101,6 @@ def run(args: argparse.Namespace, console: Console) -> int:
     # the HTTP stack, rich's progress or the sync engine.
     from provision.sync import settled
     from provision.sync.lease import DEFAULT_TTL, Lease
-    from provision.sync.plan import Act, plan
-    from provision.sync.result import SyncResult
     from provision.sync.state import State, lease_path
 
     if args.jobs is not None and args.jobs < 1:
@@ -117,6 +115,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
     inputs = _inputs(args)
     if inputs is not None and _settled(args, console, root, inputs):
         return 0
+    from provision.sync.plan import Act, plan  # after the settled answer: not needed there
+    from provision.sync.result import SyncResult
+
     source = load_lock_source(args)
     root.mkdir(parents=True, exist_ok=True)
     if args.shard is not None:
