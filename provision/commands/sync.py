@@ -176,11 +176,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         clean = not cards.left_alone and mirror_use is None and source.manifest is None
         if complete and clean and inputs is not None:
             settled.record(root, inputs)
-    summary = (
-        f"{len(result.downloaded)} downloaded, {len(result.adopted)} adopted, "
-        f"{len(result.moved)} moved, {len(result.removed)} removed, "
-        f"{len(result.kept)} unchanged"
-    )
+    summary = result.summary()
     for path in result.left_alone:
         console.warn(f"{path}: changed since sdprov placed it; left in place and no longer tracked")
     for path, why in sorted(cards.left_alone.items()):
@@ -230,19 +226,18 @@ def _settled(args: argparse.Namespace, console: Console, root: Path, inputs: Inp
     """A resync after a complete one, with the same lock, manifest and state: only `lstat`
     each placed file (provision.sync.settled). True when that answered the sync."""
     from provision.sync.lease import DEFAULT_TTL, Lease
-    from provision.sync.settled import unchanged_count
-    from provision.sync.state import STATE_DIR, lease_path
+    from provision.sync.result import SyncResult
+    from provision.sync.settled import is_recorded, unchanged
+    from provision.sync.state import lease_path
 
-    if not (root / STATE_DIR / "settled.json").is_file():
+    if not is_recorded(root):
         return False
     with Lease(lease_path(root), ttl=DEFAULT_TTL, wait=args.lease_wait):
-        count = unchanged_count(root, inputs)
-    if count is None:
+        kept = unchanged(root, inputs)
+    if kept is None:
         return False
-    console.info(
-        f"plan: 0 to download (0 B), 0 to verify, 0 to move, 0 to remove, {count} unchanged"
-    )
-    console.info(f"sync complete: 0 downloaded, 0 adopted, 0 moved, 0 removed, {count} unchanged")
+    console.info(_plan_line(keep=len(kept)))
+    console.info(f"sync complete: {SyncResult(kept=kept).summary()}")
     return True
 
 
@@ -314,17 +309,32 @@ def _tell_webui(
 
 
 def _print_plan(console: Console, sync_plan: Plan) -> None:
-    from provision.console import human_bytes
     from provision.sync.plan import Act
 
     changes = sync_plan.changes
     for action in changes:
         console.info(f"  {action.describe()}")
-    downloads = sync_plan.of(Act.DOWNLOAD)
     console.info(
-        f"plan: {len(downloads)} to download ({human_bytes(sync_plan.download_bytes)}), "
-        f"{len(sync_plan.of(Act.VERIFY))} to verify, {len(sync_plan.of(Act.MOVE))} to move, "
-        f"{len(sync_plan.of(Act.REMOVE))} to remove, {len(sync_plan.of(Act.KEEP))} unchanged"
+        _plan_line(
+            download=len(sync_plan.of(Act.DOWNLOAD)),
+            download_bytes=sync_plan.download_bytes,
+            verify=len(sync_plan.of(Act.VERIFY)),
+            move=len(sync_plan.of(Act.MOVE)),
+            remove=len(sync_plan.of(Act.REMOVE)),
+            keep=len(sync_plan.of(Act.KEEP)),
+        )
+    )
+
+
+def _plan_line(
+    *, download: int = 0, download_bytes: int = 0, verify: int = 0, move: int = 0,
+    remove: int = 0, keep: int = 0,
+) -> str:  # fmt: skip
+    from provision.console import human_bytes
+
+    return (
+        f"plan: {download} to download ({human_bytes(download_bytes)}), {verify} to verify, "
+        f"{move} to move, {remove} to remove, {keep} unchanged"
     )
 
 

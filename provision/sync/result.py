@@ -23,6 +23,12 @@ class SyncResult:
     def ok(self) -> bool:
         return not self.failures
 
+    def summary(self) -> str:
+        return (
+            f"{len(self.downloaded)} downloaded, {len(self.adopted)} adopted, "
+            f"{len(self.moved)} moved, {len(self.removed)} removed, {len(self.kept)} unchanged"
+        )
+
     def to_json(self) -> dict[str, Any]:
         return {
             "ok": self.ok,

@@ -13,7 +13,6 @@ Typing a 10,000-entry lock is most of a no-op's time and memory; hashing its byt
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import stat
@@ -21,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from provision.lock.lockfile import write_text_atomic
+from provision.lock.lockfile import sha256_bytes, write_text_atomic
 from provision.sync.state import STATE_DIR, shards_dir
 
 SETTLED_VERSION: Final = 1
@@ -49,7 +48,7 @@ def _file(root: Path) -> Path:
 
 
 def _sha256_of(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return sha256_bytes(path.read_bytes())
 
 
 def record(root: Path, inputs: Inputs) -> None:
@@ -68,14 +67,18 @@ def record(root: Path, inputs: Inputs) -> None:
     write_text_atomic(_file(root), json.dumps(raw, sort_keys=True) + "\n")
 
 
+def is_recorded(root: Path) -> bool:
+    return _file(root).is_file()
+
+
 def forget(root: Path) -> None:
     """Before a sync changes anything: a crash half-way must not leave a stale promise."""
     _file(root).unlink(missing_ok=True)
 
 
-def unchanged_count(root: Path, inputs: Inputs) -> int | None:
-    """How many placed models are all still in place, when nothing can have changed since the
-    last complete sync; None when the full sync must decide. Call under the writer lease."""
+def unchanged(root: Path, inputs: Inputs) -> list[str] | None:
+    """The placed models, all still in place, when nothing can have changed since the last
+    complete sync; None when the full sync must decide. Call under the writer lease."""
     try:
         settled: dict[str, Any] = json.loads(_file(root).read_text(encoding="utf-8"))
         if settled.get("version") != SETTLED_VERSION:
@@ -88,7 +91,7 @@ def unchanged_count(root: Path, inputs: Inputs) -> int | None:
         if any(shards_dir(root).glob("*.json")):
             return None  # shard workers' records wait to be folded in
         state_bytes = (root / STATE_DIR / "state.json").read_bytes()
-        if hashlib.sha256(state_bytes).hexdigest() != settled.get("state_sha256"):
+        if sha256_bytes(state_bytes) != settled.get("state_sha256"):
             return None
         state: dict[str, Any] = json.loads(state_bytes)
         placed: dict[str, dict[str, Any]] = state["placed"]
@@ -102,4 +105,4 @@ def unchanged_count(root: Path, inputs: Inputs) -> int | None:
             os.lstat(root / path)
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None  # missing, unreadable or odd: the full sync knows what to say
-    return len(placed)
+    return list(placed)
